@@ -1,0 +1,74 @@
+"""The normalized L3 event schema every reader produces (one Arrow schema for every source).
+
+One row is one message of a market-by-order (MBO, Level-3) feed, after normalization:
+
+=============  ==========  ==============================================================================
+field          Arrow type  meaning and units
+=============  ==========  ==============================================================================
+instrument     string      symbol as the venue names it ("AAPL", "ESH4")
+date           date32      session date: LOBSTER from the file name; Databento the UTC date of ``ts_recv``
+ts_recv        int64       receive time, UTC nanoseconds since the Unix epoch (LOBSTER: its one timestamp)
+ts_event       int64       matching-engine time, UTC nanoseconds (LOBSTER: same as ``ts_recv``)
+action         string      one character, Databento MBO codes: A add, C cancel, M modify, T trade,
+                           F fill, R clear book, N none (see ``ACTIONS``)
+side           string      one character: B bid/buy, A ask/sell, N none
+price          float64     US dollars (or index points for futures) per share/contract; NaN = undefined
+size           int64       shares or contracts (for C/T/F the amount cancelled/traded, not the remainder)
+order_id       uint64      venue order reference number; 0 when the venue gives none
+flags          uint8       Databento record flags (bit 32 = F_SNAPSHOT, 128 = F_LAST); 0 for LOBSTER
+is_snapshot    bool        True for records that only rebuild the opening book (never model targets)
+source_row     int64       0-based data row in the source file (header excluded), for error messages
+=============  ==========  ==============================================================================
+
+Prices are float64 dollars: Databento's fixed-point integers (1e-9 dollars per unit, DBN spec
+``FIXED_PRICE_SCALE``) and LOBSTER's dollars x 10,000 integers are divided once, at read time.
+
+How each source maps onto the actions is documented in the reader modules
+(:mod:`data_prep.databento`, :mod:`data_prep.lobster`).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+ACTIONS = ("A", "C", "M", "T", "F", "R", "N")
+"""Databento MBO action codes (https://databento.com/docs/schemas-and-data-formats/mbo)."""
+SIDES = ("B", "A", "N")
+"""B = bid (buy), A = ask (sell), N = none."""
+
+F_SNAPSHOT = 32
+"""Databento flag bit: the record is part of an initial book snapshot."""
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("instrument", pa.string(), nullable=False),
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("ts_recv", pa.int64(), nullable=False),
+        pa.field("ts_event", pa.int64(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("side", pa.string(), nullable=False),
+        pa.field("price", pa.float64()),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("order_id", pa.uint64(), nullable=False),
+        pa.field("flags", pa.uint8(), nullable=False),
+        pa.field("is_snapshot", pa.bool_(), nullable=False),
+        pa.field("source_row", pa.int64(), nullable=False),
+    ]
+)
+
+
+class DataFormatError(ValueError):
+    """Raised for input that cannot be read correctly.
+
+    The message always names the file, and where known the 0-based data row and the field, e.g.
+    ``"AAPL_..._message_1.csv.zst: row 17, field 'size': must be > 0, got -3"``.
+    """
+
+    def __init__(self, path, message: str, row: int | None = None, field: str | None = None):
+        where = str(path)
+        if row is not None:
+            where += f": row {row}"
+        if field is not None:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {message}")
+        self.path, self.row, self.field = str(path), row, field
