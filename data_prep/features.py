@@ -1,0 +1,214 @@
+"""Scale-invariant model-event features per (instrument, session) (TradeFM §5.3, App. A.4).
+
+Input: normalized L3 events (:data:`data_prep.schema.EVENT_SCHEMA`) of one or more sessions. Output: one
+row per *model event* — an add or a cancel, the only token types of the paper (§5) — with:
+
+==================  =======  =======================================================================
+column              type     definition (source)
+==================  =======  =======================================================================
+instrument, date    str/date the session
+ts_recv             int64    UTC ns
+action_id           int8     0 add, 1 cancel
+side_id             int8     0 buy (bid), 1 sell (ask)
+price               float64  order price, dollars
+size                int64    shares added / cancelled
+mid                 float64  p̂_mid: EW-VWAP of prints before the event (:mod:`data_prep.vwap`, §5.3)
+inter_arrival       float64  Δt = seconds since the session's previous model event (0 for the first)
+price_offset        float64  δp = (price − p̂_mid) / p̂_mid (§5.3; bids below the mid are negative)
+log_size            float64  v = log(1 + size) (§5.3)
+mid_return_open     float64  Δp = (p̂_mid − p_open) / p_open, p_open = the session's first print (§5.3)
+average_daily_volume float64 instrument's mean traded volume per session in this run (liquidity tier input)
+flag                int8     0 = market-level stream (public feeds carry no participant ids, §5)
+==================  =======  =======================================================================
+
+How each source action becomes model events:
+
+* ``A`` → add; ``C`` → cancel (full or partial, ``size`` = amount cancelled).
+* ``M`` (modify an order id to a new price/size): a size decrease at the same price is a partial cancel
+  of the difference (the order keeps its queue priority, as on the venue); any other change is a cancel
+  of the remaining size at the old price followed by an add at the new price and size, both at the
+  modify's timestamp (Δt = 0 for the add). A modify of an order never seen (placed before the capture)
+  becomes an add; a modify that changes nothing is skipped and counted.
+* ``T`` / ``F`` (executions) are not tokens; they update the mid estimator. Each execution is reported
+  twice by venues that send both (Databento sends a ``T`` for the aggressor and ``F`` for every resting
+  order), so the prints are the session's ``F`` rows if it has any, else its ``T`` rows.
+* ``R`` (clear book) and ``N`` carry no order flow; snapshot records (``is_snapshot``) only give the
+  opening book, whose midpoint seeds the mid before the first print.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .schema import DataFormatError
+from .vwap import DEFAULT_HALF_LIFE_S, ew_vwap_mid
+
+FEATURE_SCHEMA = pa.schema([
+    ("instrument", pa.string()), ("date", pa.date32()), ("ts_recv", pa.int64()), ("action_id", pa.int8()),
+    ("side_id", pa.int8()), ("price", pa.float64()), ("size", pa.int64()), ("mid", pa.float64()),
+    ("inter_arrival", pa.float64()), ("price_offset", pa.float64()), ("log_size", pa.float64()),
+    ("mid_return_open", pa.float64()), ("average_daily_volume", pa.float64()), ("flag", pa.int8()),
+])
+
+
+def sessions(events: pa.Table) -> list[pa.Table]:
+    """Split normalized events into (instrument, date) sessions, each in its original row order.
+
+    Args:
+        events: EVENT_SCHEMA table, possibly holding many instruments and days.
+
+    Returns:
+        One table per session, sorted by (instrument, date).
+    """
+    keys = pa.table({"i": events.column("instrument"), "d": events.column("date")})
+    groups = keys.group_by(["i", "d"], use_threads=False).aggregate([])
+    groups = groups.sort_by([("i", "ascending"), ("d", "ascending")])
+    out = []
+    for inst, day in zip(groups.column("i").to_pylist(), groups.column("d").to_pylist()):
+        mask = pc.and_(pc.equal(events.column("instrument"), inst), pc.equal(events.column("date"), day))
+        out.append(events.filter(mask))
+    return out
+
+
+def _expand_modifies(order_id, action, price, size, row):
+    """Turn M rows into cancel/add rows (see the module docstring).
+
+    Args:
+        order_id, action, price, size, row: (N,) arrays of the session's book events, in time order,
+            ``action`` in {A, C, M, F} (other actions removed beforehand).
+
+    Returns:
+        ``(src, action_id, price, size, counts)``: for each emitted model event the index of its source
+        row, 0/1 action, price and size; counts of modifies/cancels of orders never added (placed before
+        the capture; kept as events) and of no-op modifies (skipped).
+    """
+    n = len(order_id)
+    # Remaining size and price of each order just before each row: sort by (order_id, row) and walk the
+    # segments that start at every A/M (which set the size) and shrink at every C/F.
+    idx = np.lexsort((row, order_id))
+    oid, act, sz, px = order_id[idx], action[idx], size[idx], price[idx]
+    first = np.ones(n, dtype=bool)
+    first[1:] = oid[1:] != oid[:-1]
+    is_set = (act == "A") | (act == "M")
+    seg_start = is_set | first
+    seg = np.cumsum(seg_start) - 1
+    base = np.where(is_set, sz, 0)[seg_start][seg]
+    dec = np.where((act == "C") | (act == "F"), sz, 0)
+    cum = np.cumsum(dec)
+    remaining_after = base - (cum - (cum - dec)[seg_start][seg])
+    seg_price = px[seg_start][seg]
+    prev_remaining = np.where(first, 0, np.roll(remaining_after, 1))
+    prev_price = np.where(first, np.nan, np.roll(seg_price, 1))
+    known = ~first | (act != "M")  # an M that opens its order's group has no earlier state
+    prev_remaining_row = np.empty(n, dtype=np.int64)
+    prev_price_row = np.empty(n, dtype=np.float64)
+    known_row = np.empty(n, dtype=bool)
+    prev_remaining_row[idx], prev_price_row[idx], known_row[idx] = prev_remaining, prev_price, known
+
+    is_m = action == "M"
+    same_price = prev_price_row == price
+    partial = is_m & known_row & same_price & (size < prev_remaining_row)
+    noop = is_m & known_row & same_price & (size == prev_remaining_row)
+    replace = is_m & known_row & ~partial & ~noop & (prev_remaining_row > 0)
+    unknown = is_m & ~known_row
+    as_add = (action == "A") | unknown | (is_m & known_row & ~partial & ~noop)
+    as_cancel = action == "C"
+
+    # Emit in row order; for a replace the cancel (old price) precedes the add (new price).
+    src = np.concatenate([np.flatnonzero(as_cancel | partial | replace), np.flatnonzero(as_add)])
+    kind = np.concatenate([np.zeros((as_cancel | partial | replace).sum(), np.int8), np.ones(as_add.sum(), np.int8)])
+    order = np.lexsort((kind, src))
+    src, kind = src[order], kind[order]
+    out_action = np.where(kind == 1, 0, 1).astype(np.int8)
+    out_price = np.where(replace[src] & (kind == 0), prev_price_row[src], price[src])
+    out_size = np.where(partial[src], prev_remaining_row[src] - size[src],
+                        np.where(replace[src] & (kind == 0), prev_remaining_row[src], size[src]))
+    unknown_cancel = int((as_cancel & ~np.isin(order_id, order_id[(action == "A") | (action == "M")])).sum())
+    return src, out_action, out_price, out_size, {"modify_of_unknown_order": int(unknown.sum()),
+                                                  "skipped_modify_noop": int(noop.sum()),
+                                                  "cancel_of_unknown_order": unknown_cancel}
+
+
+def session_features(events: pa.Table, average_daily_volume: float,
+                     half_life_s: float = DEFAULT_HALF_LIFE_S) -> tuple[pa.Table, dict]:
+    """Model-event features of one (instrument, date) session (see the module docstring).
+
+    Args:
+        events: EVENT_SCHEMA rows of one session, in feed order.
+        average_daily_volume: the instrument's mean traded volume per session (shares/contracts).
+        half_life_s: EW-VWAP half-life, seconds.
+
+    Returns:
+        ``(features, counts)``: FEATURE_SCHEMA table, and counts of events by outcome (``model_events``,
+        ``prints``, ``snapshot``, ``skipped_modify_noop``, ``modify_of_unknown_order``,
+        ``cancel_of_unknown_order``, ``skipped_no_flow``).
+
+    Raises:
+        DataFormatError: the session has no print and no opening book, so no mid can be estimated.
+    """
+    col = {k: events.column(k).to_numpy(zero_copy_only=False)
+           for k in ("ts_recv", "action", "side", "price", "size", "order_id", "is_snapshot", "source_row")}
+    snap = col["is_snapshot"]
+    live = ~snap
+    action, side = col["action"], col["side"]
+    initial_mid = np.nan
+    if snap.any():
+        bids = col["price"][snap & (side == "B")]
+        asks = col["price"][snap & (side == "A")]
+        if len(bids) and len(asks):
+            initial_mid = (np.nanmax(bids) + np.nanmin(asks)) / 2
+    has_fills = (live & (action == "F")).any()
+    is_print = live & (action == ("F" if has_fills else "T")) & (col["size"] > 0) & np.isfinite(col["price"])
+    prints = np.flatnonzero(is_print)
+    instrument = events.column("instrument")[0].as_py() if events.num_rows else "?"
+    if not len(prints) and not np.isfinite(initial_mid):
+        raise DataFormatError(instrument, "session has neither executions nor an opening book: no mid-price")
+    mid_all = ew_vwap_mid(col["ts_recv"], col["price"], col["size"], is_print, half_life_s, initial_mid)
+    p_open = col["price"][prints[0]] if len(prints) else initial_mid
+
+    # Book events (snapshot rows included so modifies/cancels of opening orders know their state).
+    book = np.flatnonzero(np.isin(action, ("A", "C", "M", "F")) & (side != "N"))
+    src, action_id, price, size, modify_counts = _expand_modifies(
+        col["order_id"][book], action[book], col["price"][book], col["size"][book], col["source_row"][book])
+    rows = book[src]
+    model = live[rows]
+    rows, action_id, price, size = rows[model], action_id[model], price[model], size[model]
+    ts = col["ts_recv"][rows]
+    mid = mid_all[rows]
+    inter_arrival = np.diff(ts, prepend=ts[:1]).astype(np.float64) / 1e9
+    table = pa.table({
+        "instrument": events.column("instrument").take(rows),
+        "date": events.column("date").take(rows),
+        "ts_recv": ts,
+        "action_id": action_id.astype(np.int8),
+        "side_id": (side[rows] == "A").astype(np.int8),
+        "price": price,
+        "size": size.astype(np.int64),
+        "mid": mid,
+        "inter_arrival": inter_arrival,
+        "price_offset": (price - mid) / mid,
+        "log_size": np.log1p(size.astype(np.float64)),
+        "mid_return_open": (mid - p_open) / p_open,
+        "average_daily_volume": np.full(len(rows), float(average_daily_volume)),
+        "flag": np.zeros(len(rows), np.int8),
+    }, schema=FEATURE_SCHEMA)
+    counts = {
+        "events": events.num_rows,
+        "snapshot": int(snap.sum()),
+        "prints": len(prints),
+        "model_events": table.num_rows,
+        **modify_counts,
+        "skipped_no_flow": int((live & np.isin(action, ("R", "N"))).sum()),
+    }
+    return table, counts
+
+
+def traded_volume(events: pa.Table) -> float:
+    """Volume traded in one session (shares/contracts): the sum of its print sizes (F rows, else T)."""
+    live = pc.invert(events.column("is_snapshot"))
+    action = events.column("action")
+    kind = "F" if pc.any(pc.and_(live, pc.equal(action, "F"))).as_py() else "T"
+    mask = pc.and_(live, pc.equal(action, kind))
+    return float(pc.sum(events.column("size").filter(mask)).as_py() or 0)
