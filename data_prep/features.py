@@ -42,8 +42,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import DataFormatError
+from .schema import DataFormatError, char_codes
 from .vwap import DEFAULT_HALF_LIFE_S, ew_vwap_mid
+
+A, C, M, T, F, R, N, B, ASK = (ord(c) for c in "ACMTFRNBA")  # ASCII codes of actions and sides
 
 FEATURE_SCHEMA = pa.schema([
     ("instrument", pa.string()), ("date", pa.date32()), ("ts_recv", pa.int64()), ("action_id", pa.int8()),
@@ -91,30 +93,30 @@ def _expand_modifies(order_id, action, price, size, row):
     oid, act, sz, px = order_id[idx], action[idx], size[idx], price[idx]
     first = np.ones(n, dtype=bool)
     first[1:] = oid[1:] != oid[:-1]
-    is_set = (act == "A") | (act == "M")
+    is_set = (act == A) | (act == M)
     seg_start = is_set | first
     seg = np.cumsum(seg_start) - 1
     base = np.where(is_set, sz, 0)[seg_start][seg]
-    dec = np.where((act == "C") | (act == "F"), sz, 0)
+    dec = np.where((act == C) | (act == F), sz, 0)
     cum = np.cumsum(dec)
     remaining_after = base - (cum - (cum - dec)[seg_start][seg])
     seg_price = px[seg_start][seg]
     prev_remaining = np.where(first, 0, np.roll(remaining_after, 1))
     prev_price = np.where(first, np.nan, np.roll(seg_price, 1))
-    known = ~first | (act != "M")  # an M that opens its order's group has no earlier state
+    known = ~first | (act != M)  # an M that opens its order's group has no earlier state
     prev_remaining_row = np.empty(n, dtype=np.int64)
     prev_price_row = np.empty(n, dtype=np.float64)
     known_row = np.empty(n, dtype=bool)
     prev_remaining_row[idx], prev_price_row[idx], known_row[idx] = prev_remaining, prev_price, known
 
-    is_m = action == "M"
+    is_m = action == M
     same_price = prev_price_row == price
     partial = is_m & known_row & same_price & (size < prev_remaining_row)
     noop = is_m & known_row & same_price & (size == prev_remaining_row)
     replace = is_m & known_row & ~partial & ~noop & (prev_remaining_row > 0)
     unknown = is_m & ~known_row
-    as_add = (action == "A") | unknown | (is_m & known_row & ~partial & ~noop)
-    as_cancel = action == "C"
+    as_add = (action == A) | unknown | (is_m & known_row & ~partial & ~noop)
+    as_cancel = action == C
 
     # Emit in row order; for a replace the cancel (old price) precedes the add (new price).
     src = np.concatenate([np.flatnonzero(as_cancel | partial | replace), np.flatnonzero(as_add)])
@@ -125,7 +127,7 @@ def _expand_modifies(order_id, action, price, size, row):
     out_price = np.where(replace[src] & (kind == 0), prev_price_row[src], price[src])
     out_size = np.where(partial[src], prev_remaining_row[src] - size[src],
                         np.where(replace[src] & (kind == 0), prev_remaining_row[src], size[src]))
-    unknown_cancel = int((as_cancel & ~np.isin(order_id, order_id[(action == "A") | (action == "M")])).sum())
+    unknown_cancel = int((as_cancel & ~np.isin(order_id, order_id[(action == A) | (action == M)])).sum())
     return src, out_action, out_price, out_size, {"modify_of_unknown_order": int(unknown.sum()),
                                                   "skipped_modify_noop": int(noop.sum()),
                                                   "cancel_of_unknown_order": unknown_cancel}
@@ -149,18 +151,19 @@ def session_features(events: pa.Table, average_daily_volume: float,
         DataFormatError: the session has no print and no opening book, so no mid can be estimated.
     """
     col = {k: events.column(k).to_numpy(zero_copy_only=False)
-           for k in ("ts_recv", "action", "side", "price", "size", "order_id", "is_snapshot", "source_row")}
+           for k in ("ts_recv", "price", "size", "order_id", "is_snapshot", "source_row")}
+    col["action"], col["side"] = char_codes(events.column("action")), char_codes(events.column("side"))
     snap = col["is_snapshot"]
     live = ~snap
     action, side = col["action"], col["side"]
     initial_mid = np.nan
     if snap.any():
-        bids = col["price"][snap & (side == "B")]
-        asks = col["price"][snap & (side == "A")]
+        bids = col["price"][snap & (side == B)]
+        asks = col["price"][snap & (side == ASK)]
         if len(bids) and len(asks):
             initial_mid = (np.nanmax(bids) + np.nanmin(asks)) / 2
-    has_fills = (live & (action == "F")).any()
-    is_print = live & (action == ("F" if has_fills else "T")) & (col["size"] > 0) & np.isfinite(col["price"])
+    has_fills = (live & (action == F)).any()
+    is_print = live & (action == (F if has_fills else T)) & (col["size"] > 0) & np.isfinite(col["price"])
     prints = np.flatnonzero(is_print)
     instrument = events.column("instrument")[0].as_py() if events.num_rows else "?"
     if not len(prints) and not np.isfinite(initial_mid):
@@ -169,7 +172,7 @@ def session_features(events: pa.Table, average_daily_volume: float,
     p_open = col["price"][prints[0]] if len(prints) else initial_mid
 
     # Book events (snapshot rows included so modifies/cancels of opening orders know their state).
-    book = np.flatnonzero(np.isin(action, ("A", "C", "M", "F")) & (side != "N"))
+    book = np.flatnonzero(np.isin(action, (A, C, M, F)) & (side != N))
     src, action_id, price, size, modify_counts = _expand_modifies(
         col["order_id"][book], action[book], col["price"][book], col["size"][book], col["source_row"][book])
     rows = book[src]
@@ -183,7 +186,7 @@ def session_features(events: pa.Table, average_daily_volume: float,
         "date": events.column("date").take(rows),
         "ts_recv": ts,
         "action_id": action_id.astype(np.int8),
-        "side_id": (side[rows] == "A").astype(np.int8),
+        "side_id": (side[rows] == ASK).astype(np.int8),
         "price": price,
         "size": size.astype(np.int64),
         "mid": mid,
@@ -200,7 +203,7 @@ def session_features(events: pa.Table, average_daily_volume: float,
         "prints": len(prints),
         "model_events": table.num_rows,
         **modify_counts,
-        "skipped_no_flow": int((live & np.isin(action, ("R", "N"))).sum()),
+        "skipped_no_flow": int((live & np.isin(action, (R, N))).sum()),
     }
     return table, counts
 

@@ -72,3 +72,22 @@ class DataFormatError(ValueError):
             where += f", field {field!r}"
         super().__init__(f"{where}: {message}")
         self.path, self.row, self.field = str(path), row, field
+
+
+def char_codes(column: pa.ChunkedArray | pa.Array) -> "np.ndarray":
+    """One-character string column (``action``, ``side``) → (N,) uint8 ASCII codes, without Python objects.
+
+    Compare with ``ord("A")`` etc. Raises ValueError if a value is not exactly one byte long.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    array = array.cast(pa.string())
+    if len(array) == 0:
+        return np.zeros(0, dtype=np.uint8)
+    lengths = pc.binary_length(array)
+    if pc.min(lengths).as_py() != 1 or pc.max(lengths).as_py() != 1 or array.null_count:
+        raise ValueError("expected one-character codes")
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset:array.offset + len(array)]
+    return np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets]

@@ -1,0 +1,75 @@
+"""Model-event features: modify handling, mid estimator, δp / Δp / Δt formulas, on hand-built and real flow."""
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from data_prep.features import FEATURE_SCHEMA, session_features, traded_volume
+from data_prep.schema import EVENT_SCHEMA, DataFormatError
+from data_prep.vwap import EWVWAP, ew_vwap_mid
+
+
+def events(rows):
+    """rows: (t_seconds, action, side, price, size, order_id[, is_snapshot])."""
+    cols = {k: [] for k in EVENT_SCHEMA.names}
+    for i, r in enumerate(rows):
+        t, action, side, price, size, oid = r[:6]
+        snap = r[6] if len(r) > 6 else False
+        for k, v in (("instrument", "XYZ"), ("date", dt.date(2024, 1, 2)), ("ts_recv", int(t * 1e9)),
+                     ("ts_event", int(t * 1e9)), ("action", action), ("side", side), ("price", price),
+                     ("size", size), ("order_id", oid), ("flags", 32 if snap else 0), ("is_snapshot", snap),
+                     ("source_row", i)):
+            cols[k].append(v)
+    return pa.table(cols, schema=EVENT_SCHEMA)
+
+
+def test_modify_becomes_cancel_and_add():
+    table = events([
+        (0.0, "A", "B", 99.0, 10, 1, True),   # opening book (snapshot): bid 99 x10
+        (0.0, "A", "A", 101.0, 10, 2, True),  # ask 101 x10  -> opening mid 100
+        (1.0, "M", "B", 99.0, 6, 1),          # same price, smaller: partial cancel of 4
+        (2.0, "F", "B", 99.0, 2, 1),          # fill 2 -> remaining 4
+        (3.0, "M", "B", 98.0, 4, 1),          # new price: cancel 4 @99, add 4 @98
+        (4.0, "M", "B", 98.0, 4, 1),          # no change: skipped
+        (5.0, "M", "A", 102.0, 3, 7),         # unknown order: add
+        (6.0, "C", "A", 101.0, 10, 2),        # full cancel
+    ])
+    f, counts = session_features(table, average_daily_volume=1e6)
+    got = list(zip(f.column("action_id").to_pylist(), f.column("side_id").to_pylist(), f.column("price").to_pylist(),
+                   f.column("size").to_pylist()))
+    assert got == [(1, 0, 99.0, 4), (1, 0, 99.0, 4), (0, 0, 98.0, 4), (0, 1, 102.0, 3), (1, 1, 101.0, 10)]
+    assert counts["skipped_modify_noop"] == 1 and counts["modify_of_unknown_order"] == 1
+    assert f.column("inter_arrival").to_pylist() == [0.0, 2.0, 0.0, 2.0, 1.0]
+    # mid: opening-book midpoint until the fill at t=2, then the fill price
+    assert f.column("mid").to_pylist() == [100.0, 99.0, 99.0, 99.0, 99.0]
+    np.testing.assert_allclose(f.column("price_offset").to_numpy(), (f.column("price").to_numpy() - f.column("mid").to_numpy()) / f.column("mid").to_numpy())
+    assert f.schema == FEATURE_SCHEMA
+
+
+def test_session_without_prints_or_book_is_an_error():
+    with pytest.raises(DataFormatError, match="no mid-price"):
+        session_features(events([(0.0, "A", "B", 99.0, 10, 1)]), 1.0)
+
+
+def test_ew_vwap_matches_the_recursion():
+    ts = np.array([0, 1, 3, 10, 11]) * 1_000_000_000
+    price = np.array([100.0, 0.0, 102.0, 0.0, 101.0])
+    size = np.array([5, 0, 1, 0, 2])
+    is_print = np.array([True, False, True, False, True])
+    mid = ew_vwap_mid(ts, price, size, is_print, half_life_s=2.0)
+    w = 2.0 ** (-3 / 2.0)  # decay of the first print at t=3
+    assert mid[0] == 100.0 and mid[1] == 100.0 and mid[2] == 100.0  # before/at first print: first price
+    assert mid[3] == pytest.approx((100 * 5 * w + 102) / (5 * w + 1))
+    est = EWVWAP(2.0)
+    for t, p, v in zip(ts[is_print], price[is_print], size[is_print]):
+        est.update(int(t), p, v)
+    assert est.mid == pytest.approx((100 * 5 * 2 ** (-11 / 2) + 102 * 2 ** (-8 / 2) + 101 * 2) /
+                                    (5 * 2 ** (-11 / 2) + 2 ** (-8 / 2) + 2))
+
+
+def test_prints_prefer_fills_over_trades():
+    # Databento sends T (aggressor) and F (resting) for one execution: only one may count.
+    table = events([(0, "A", "A", 10.0, 5, 1), (1, "T", "B", 10.0, 5, 0), (1, "F", "A", 10.0, 5, 1)])
+    assert traded_volume(table) == 5
