@@ -1,0 +1,93 @@
+"""tradefm-prep end to end on real files: splits, sessions, zero-shot hold-out, scale-out, atomic output."""
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+
+from data_prep.cli import main as prep_main
+from data_prep.pipeline import prepare
+from tokenization import TradeFMTokenizer
+
+from .conftest import DATA
+
+AMZN = DATA / "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv.zst"
+ES = DATA / "databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst"
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("prep") / "prepared"
+    assert prep_main(["--data", str(AMZN), str(ES), "--output", str(out), "--context-length", "128",
+                      "--holdout-instruments", "ESH4"]) == 0
+    return out
+
+
+def test_layout_and_summary(prepared):
+    ds = datasets.load_from_disk(str(prepared))
+    assert set(ds) == {"train", "validation", "test", "heldout"}
+    summary = json.loads((prepared / "prep_summary.json").read_text())
+    assert summary["split_mode"] == "intra_session"  # one date only
+    # every model event became exactly one token (stride = context length)
+    for name, split in ds.items():
+        mask = np.asarray(split.with_format("numpy")[:]["attention_mask"])
+        assert mask.sum() == summary["tokens"][name]
+    assert summary["tokens"]["heldout"] == 59743  # ES: adds, cancels and modify-derived events
+    tok = TradeFMTokenizer.from_pretrained(prepared / "tokenizer")
+    assert tok.calibration["calibration_window"]["instruments"] == ["AMZN"]  # held-out ES never calibrated on
+
+
+def test_windows_stay_in_one_session_and_in_time_order(prepared):
+    ds = datasets.load_from_disk(str(prepared))
+    train = ds["train"].with_format("numpy")[:]
+    assert set(train["instrument"]) == {"AMZN"}
+    starts = train["start"]
+    assert (np.diff(starts) == 128).all()  # consecutive, non-overlapping windows of one segment
+    val = ds["validation"].with_format("numpy")[:]
+    # padding only at the end of a segment's last window
+    assert (val["attention_mask"][:-1] == 1).all()
+    assert val["context_ids"].shape[1:] == (128, 3)
+    assert ds["train"].cache_files  # memory-mapped Arrow files, not an in-memory table
+
+
+def test_scale_out_parts_load_together(tmp_path, prepared):
+    tok_dir = str(prepared / "tokenizer")
+    parts = []
+    for i in range(2):
+        out = tmp_path / f"part_{i}"
+        prepare([AMZN, ES], out, tokenizer=tok_dir, shard_count=2, shard_index=i, context_length=128)
+        parts.append(datasets.load_from_disk(str(out)))
+    both = datasets.concatenate_datasets([p["train"] for p in parts])
+    assert set(both["instrument"]) == {"AMZN", "ESH4"}
+
+
+def test_failed_run_keeps_previous_output(tmp_path, prepared, monkeypatch):
+    out = tmp_path / "out"
+    prepare([AMZN], out, context_length=128)
+    before = (out / "prep_summary.json").read_text()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(datasets.DatasetDict, "save_to_disk", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        prepare([AMZN], out, context_length=128)
+    assert (out / "prep_summary.json").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary leftovers
+
+
+def test_rerun_is_idempotent(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    prepare([AMZN], a, context_length=128)
+    prepare([AMZN], b, context_length=128)
+    prepare([AMZN], b, context_length=128)
+    for split in ("train", "validation", "test"):
+        x = datasets.load_from_disk(str(a))[split].with_format("numpy")[:]["input_ids"]
+        y = datasets.load_from_disk(str(b))[split].with_format("numpy")[:]["input_ids"]
+        np.testing.assert_array_equal(x, y)
+
+
+def test_no_input_is_a_clear_error(tmp_path, capsys):
+    assert prep_main(["--data", str(tmp_path / "nothing*.dbn.zst"), "--output", str(tmp_path / "o")]) == 2
+    assert "no input files" in capsys.readouterr().err
