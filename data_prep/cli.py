@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-days", type=int, default=1, help="trailing dates for test")
     p.add_argument("--val-fraction", type=float, default=0.1, help="per-session share for validation when too few dates")
     p.add_argument("--test-fraction", type=float, default=0.1, help="per-session share for test when too few dates")
+    p.add_argument("--split-blocks", type=int, default=1,
+                   help="take those shares from the end of each of this many blocks per session")
     p.add_argument("--holdout-instruments", nargs="*", default=(), help="instruments kept whole for zero-shot tests")
     p.add_argument("--context-length", type=int, default=1024)
     p.add_argument("--stride", type=int, default=None, help="window stride (default: context length)")
@@ -49,6 +51,7 @@ def main(argv=None) -> int:
     try:
         out = prepare(args.data, args.output, calib_days=args.calib_days, val_days=args.val_days,
                       test_days=args.test_days, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                      split_blocks=args.split_blocks,
                       holdout_instruments=args.holdout_instruments, context_length=args.context_length,
                       stride=args.stride, tokenizer=args.tokenizer, num_shards=args.shards_per_split,
                       num_proc=args.num_proc, shard_count=args.num_shards, shard_index=args.shard_index,

@@ -29,7 +29,9 @@ How each source action becomes model events:
   of the remaining size at the old price followed by an add at the new price and size, both at the
   modify's timestamp (Δt = 0 for the add). A modify of an order never seen (placed before the capture)
   becomes an add; a modify that changes nothing is skipped and counted.
-* ``T`` / ``F`` (executions) are not tokens; they update the mid estimator. Each execution is reported
+* ``T`` / ``F`` (executions) are not tokens; they update the mid estimator. Where the venue reports the
+  book change of a fill as a separate ``C``/``M`` on the filled order (Databento MBO; see
+  :func:`data_prep.schema.fills_update_book`), that ``C``/``M`` is not a cancel either and is skipped. Each execution is reported
   twice by venues that send both (Databento sends a ``T`` for the aggressor and ``F`` for every resting
   order), so the prints are the session's ``F`` rows if it has any, else its ``T`` rows.
 * ``R`` (clear book) and ``N`` carry no order flow; snapshot records (``is_snapshot``) only give the
@@ -42,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import DataFormatError, char_codes
+from .schema import DataFormatError, char_codes, fills_update_book
 from .vwap import DEFAULT_HALF_LIFE_S, ew_vwap_mid
 
 A, C, M, T, F, R, N, B, ASK = (ord(c) for c in "ACMTFRNBA")  # ASCII codes of actions and sides
@@ -74,12 +76,15 @@ def sessions(events: pa.Table) -> list[pa.Table]:
     return out
 
 
-def _expand_modifies(order_id, action, price, size, row):
+def _expand_modifies(order_id, action, price, size, row, fills_update_book=True):
     """Turn M rows into cancel/add rows (see the module docstring).
 
     Args:
         order_id, action, price, size, row: (N,) arrays of the session's book events, in time order,
             ``action`` in {A, C, M, F} (other actions removed beforehand).
+        fills_update_book: see :func:`data_prep.schema.fills_update_book`; when False, an ``F`` leaves the
+            order's size alone and the ``C``/``M`` that follows it on the same order (the venue's book
+            update for the fill) is not a model event.
 
     Returns:
         ``(src, action_id, price, size, counts)``: for each emitted model event the index of its source
@@ -97,26 +102,28 @@ def _expand_modifies(order_id, action, price, size, row):
     seg_start = is_set | first
     seg = np.cumsum(seg_start) - 1
     base = np.where(is_set, sz, 0)[seg_start][seg]
-    dec = np.where((act == C) | (act == F), sz, 0)
+    dec = np.where((act == C) | ((act == F) if fills_update_book else False), sz, 0)
     cum = np.cumsum(dec)
     remaining_after = base - (cum - (cum - dec)[seg_start][seg])
     seg_price = px[seg_start][seg]
     prev_remaining = np.where(first, 0, np.roll(remaining_after, 1))
     prev_price = np.where(first, np.nan, np.roll(seg_price, 1))
     known = ~first | (act != M)  # an M that opens its order's group has no earlier state
+    after_fill = ~first & (np.roll(act, 1) == F) & ((act == C) | (act == M)) & (not fills_update_book)
     prev_remaining_row = np.empty(n, dtype=np.int64)
     prev_price_row = np.empty(n, dtype=np.float64)
-    known_row = np.empty(n, dtype=bool)
+    known_row, fill_update = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
     prev_remaining_row[idx], prev_price_row[idx], known_row[idx] = prev_remaining, prev_price, known
+    fill_update[idx] = after_fill
 
-    is_m = action == M
+    is_m = (action == M) & ~fill_update
     same_price = prev_price_row == price
     partial = is_m & known_row & same_price & (size < prev_remaining_row)
     noop = is_m & known_row & same_price & (size == prev_remaining_row)
     replace = is_m & known_row & ~partial & ~noop & (prev_remaining_row > 0)
     unknown = is_m & ~known_row
     as_add = (action == A) | unknown | (is_m & known_row & ~partial & ~noop)
-    as_cancel = action == C
+    as_cancel = (action == C) & ~fill_update
 
     # Emit in row order; for a replace the cancel (old price) precedes the add (new price).
     src = np.concatenate([np.flatnonzero(as_cancel | partial | replace), np.flatnonzero(as_add)])
@@ -130,7 +137,8 @@ def _expand_modifies(order_id, action, price, size, row):
     unknown_cancel = int((as_cancel & ~np.isin(order_id, order_id[(action == A) | (action == M)])).sum())
     return src, out_action, out_price, out_size, {"modify_of_unknown_order": int(unknown.sum()),
                                                   "skipped_modify_noop": int(noop.sum()),
-                                                  "cancel_of_unknown_order": unknown_cancel}
+                                                  "cancel_of_unknown_order": unknown_cancel,
+                                                  "skipped_fill_book_update": int(fill_update.sum())}
 
 
 def session_features(events: pa.Table, average_daily_volume: float,
@@ -145,7 +153,7 @@ def session_features(events: pa.Table, average_daily_volume: float,
     Returns:
         ``(features, counts)``: FEATURE_SCHEMA table, and counts of events by outcome (``model_events``,
         ``prints``, ``snapshot``, ``skipped_modify_noop``, ``modify_of_unknown_order``,
-        ``cancel_of_unknown_order``, ``skipped_no_flow``).
+        ``cancel_of_unknown_order``, ``skipped_fill_book_update``, ``skipped_no_flow``).
 
     Raises:
         DataFormatError: the session has no print and no opening book, so no mid can be estimated.
@@ -174,7 +182,8 @@ def session_features(events: pa.Table, average_daily_volume: float,
     # Book events (snapshot rows included so modifies/cancels of opening orders know their state).
     book = np.flatnonzero(np.isin(action, (A, C, M, F)) & (side != N))
     src, action_id, price, size, modify_counts = _expand_modifies(
-        col["order_id"][book], action[book], col["price"][book], col["size"][book], col["source_row"][book])
+        col["order_id"][book], action[book], col["price"][book], col["size"][book], col["source_row"][book],
+        fills_update_book(events.column("flags").to_numpy()))
     rows = book[src]
     model = live[rows]
     rows, action_id, price, size = rows[model], action_id[model], price[model], size[model]

@@ -10,7 +10,9 @@ Splits:
   dates before them ``validation``, the rest ``train``;
 * when there are not more dates than ``val_days + test_days`` (e.g. one sample day), each session is split
   by time instead: its first events are ``train``, the next ``val_fraction`` ``validation``, the last
-  ``test_fraction`` ``test`` (the summary records ``split_mode = "intra_session"``);
+  ``test_fraction`` ``test`` (the summary records ``split_mode = "intra_session"``); with
+  ``split_blocks = K`` this is done in each of K consecutive blocks of the session, so that every split
+  covers the whole day (windows never cross a block);
 * ``holdout_instruments`` go whole into a ``heldout`` split (zero-shot evaluation), never calibrated on.
 
 Output (written to a temporary sibling directory, then renamed over ``output_dir``, so a failed run
@@ -94,8 +96,12 @@ def read_sessions(paths: list[Path], num_proc: int = 1, half_life_s: float = DEF
 
 
 def split_sessions(found: list[dict], val_days: int, test_days: int, val_fraction: float, test_fraction: float,
-                   holdout_instruments=()) -> tuple[dict[str, list[dict]], str]:
+                   holdout_instruments=(), split_blocks: int = 1) -> tuple[dict[str, list[dict]], str]:
     """Assign sessions (or their time slices) to splits; see the module docstring.
+
+    ``split_blocks`` (intra-session mode): cut each session into this many equal blocks of events and
+    take the validation and test fractions from the end of every block, so all splits span the whole
+    trading day (blocked hold-out for time series); 1 = one contiguous tail.
 
     Returns:
         ``(parts, mode)``: split name → list of ``{"instrument", "date", "features"}`` segments, and
@@ -119,18 +125,20 @@ def split_sessions(found: list[dict], val_days: int, test_days: int, val_fractio
             name = "test" if s["date"] in test_dates else "validation" if s["date"] in val_dates else "train"
             parts[name].append({**seg, "features": s["features"]})
         else:
-            n = s["features"].num_rows
-            n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
-            bounds = {"train": (0, n - n_val - n_test), "validation": (n - n_val - n_test, n - n_test),
-                      "test": (n - n_test, n)}
-            for name, (lo, hi) in bounds.items():
-                if hi > lo:
-                    parts[name].append({**seg, "features": s["features"].slice(lo, hi - lo)})
+            edges = np.linspace(0, s["features"].num_rows, split_blocks + 1).round().astype(int)
+            for start, end in zip(edges[:-1], edges[1:]):
+                n = end - start
+                n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
+                bounds = {"train": (0, n - n_val - n_test), "validation": (n - n_val - n_test, n - n_test),
+                          "test": (n - n_test, n)}
+                for name, (lo, hi) in bounds.items():
+                    if hi > lo:
+                        parts[name].append({**seg, "features": s["features"].slice(start + lo, hi - lo)})
     return parts, mode
 
 
 def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_days: int = 1,
-            val_fraction: float = 0.1, test_fraction: float = 0.1, holdout_instruments=(),
+            val_fraction: float = 0.1, test_fraction: float = 0.1, split_blocks: int = 1, holdout_instruments=(),
             context_length: int = 1024, stride: int | None = None, tokenizer=None, num_shards: int | None = None,
             num_proc: int = 1, shard_count: int = 1, shard_index: int = 0, half_life_s: float = DEFAULT_HALF_LIFE_S,
             outlier_mode: str = "clamp") -> Path:
@@ -142,6 +150,7 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         calib_days: leading trading days of the training split the tokenizer is calibrated on.
         val_days, test_days: trailing dates held out (date split).
         val_fraction, test_fraction: per-session time fractions held out when there are too few dates.
+        split_blocks: blocks per session for that time split (see :func:`split_sessions`).
         holdout_instruments: instruments kept whole in a ``heldout`` split.
         context_length: tokens per window (1,024 in the paper); ``stride`` defaults to it (no overlap).
         tokenizer: a calibrated ``TradeFMTokenizer`` or its directory; required with ``shard_count > 1``
@@ -172,7 +181,8 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         raise ValueError(f"no input files match {data!r}" + (f" for shard {shard_index}/{shard_count}"
                                                               if shard_count > 1 else ""))
     found = read_sessions(paths, num_proc, half_life_s)
-    parts, mode = split_sessions(found, val_days, test_days, val_fraction, test_fraction, holdout_instruments)
+    parts, mode = split_sessions(found, val_days, test_days, val_fraction, test_fraction, holdout_instruments,
+                                 split_blocks)
     if mode == "intra_session":
         logger.warning("only %d date(s): splitting each session by time (val %.0f%%, test %.0f%%)",
                        len({s["date"] for s in found}), 100 * val_fraction, 100 * test_fraction)
@@ -203,7 +213,7 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         counts.update(s["counts"])
     summary = {
         "files": [str(p) for p in paths], "sessions": [[s["instrument"], s["date"]] for s in found],
-        "split_mode": mode, "events": dict(counts), "tokens": tokens,
+        "split_mode": mode, "split_blocks": split_blocks, "events": dict(counts), "tokens": tokens,
         "windows": {name: ds.num_rows for name, ds in splits.items()}, "clamped": dict(clamped),
         "context_length": context_length, "stride": stride, "seconds": round(time.perf_counter() - started, 3),
         "shard": [shard_index, shard_count],

@@ -74,6 +74,21 @@ class DataFormatError(ValueError):
         self.path, self.row, self.field = str(path), row, field
 
 
+def fills_update_book(flags) -> bool:
+    """Whether executions (``F``) themselves remove shares from the resting order, per source.
+
+    LOBSTER (every ``flags`` value 0 apart from our snapshot bit): yes, an execution message is the only book change. Databento MBO
+    (record flags such as ``F_LAST`` = 128 set): no, the venue's book change follows as a separate ``C``
+    (order filled) or ``M`` (partially filled) on the same order id, so the ``F`` is a print only.
+
+    Args:
+        flags: (N,) uint8 ``flags`` of one source's events.
+    """
+    import numpy as np
+
+    return not bool((np.asarray(flags) & ~np.uint8(F_SNAPSHOT) != 0).any())
+
+
 def char_codes(column: pa.ChunkedArray | pa.Array) -> "np.ndarray":
     """One-character string column (``action``, ``side``) → (N,) uint8 ASCII codes, without Python objects.
 

@@ -33,7 +33,7 @@ def test_layout_and_summary(prepared):
     for name, split in ds.items():
         mask = np.asarray(split.with_format("numpy")[:]["attention_mask"])
         assert mask.sum() == summary["tokens"][name]
-    assert summary["tokens"]["heldout"] == 59743  # ES: adds, cancels and modify-derived events
+    assert summary["tokens"]["heldout"] == 54341  # ES: adds, cancels, modify-derived; not fill book updates
     tok = TradeFMTokenizer.from_pretrained(prepared / "tokenizer")
     assert tok.calibration["calibration_window"]["instruments"] == ["AMZN"]  # held-out ES never calibrated on
 

@@ -1,0 +1,98 @@
+"""train_accelerate.py on real prepared data: a 2-process gloo DDP run, and kill-and-resume."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from data_prep.pipeline import prepare
+
+from .conftest import DATA, ROOT
+
+SCRIPT = str(ROOT / "train_accelerate.py")
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "prepared"
+    prepare([DATA / "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv.zst"], out, context_length=32)
+    return out
+
+
+def common(prepared, out, steps):
+    return ["--cpu", "--data", str(prepared), "--model-size", "tiny", "--max-steps", str(steps), "--batch-size", "4",
+            "--lr", "2e-3", "--warmup-steps", "2", "--eval-every", "1000", "--output-dir", str(out)]
+
+
+def env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def step_losses(out: Path) -> dict[int, float]:
+    losses = {}
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "loss" in record:
+            losses[record["step"]] = record["loss"]  # a resumed run rewrites later steps: keep the last
+    return losses
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run(tmp_path, prepared):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), SCRIPT,
+           *common(prepared, tmp_path, 4)]
+    result = subprocess.run(cmd, env={**env(), "GLOO_SOCKET_IFNAME": "lo", "ACCELERATE_USE_CPU": "true"},
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank_{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert all(r["micro_batches"] == 4 and r["tokens"] > 0 for r in ranks)  # both ranks trained every step
+    summary = json.loads((tmp_path / "final/training_summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["train_tokens_seen"] == ranks[0]["tokens"] + ranks[1]["tokens"]
+    assert summary["uniform_perplexity"] == 16384 and summary["val_perplexity"] > 1
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "final")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "final")
+    assert model.config.vocab_size == len(tokenizer)
+    assert not list((tmp_path / "final").glob("*.bin"))
+
+
+@pytest.mark.slow
+def test_kill_and_resume_reproduces_the_loss_curve(tmp_path, prepared):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run = [sys.executable, SCRIPT, "--save-every", "3"]
+    subprocess.run(run + common(prepared, straight, 8), env=env(), check=True, capture_output=True, timeout=600)
+
+    proc = subprocess.Popen(run + common(prepared, resumed, 8), env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    marker = resumed / "checkpoints/step_3/progress.json"
+    deadline = time.time() + 300
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert marker.exists() and not (resumed / "final").exists()  # killed mid-run
+    subprocess.run(run + common(prepared, resumed, 8) + ["--resume-from-checkpoint", "latest"], env=env(),
+                   check=True, capture_output=True, timeout=600)
+    a, b = step_losses(straight), step_losses(resumed)
+    assert sorted(a) == sorted(b) == list(range(1, 9))
+    for step in a:
+        assert b[step] == pytest.approx(a[step], abs=1e-6), step
+    sa = json.loads((straight / "final/training_summary.json").read_text())
+    sb = json.loads((resumed / "final/training_summary.json").read_text())
+    assert sb["val_loss"] == pytest.approx(sa["val_loss"], abs=1e-6)
+    wa = AutoModelForCausalLM.from_pretrained(straight / "final").state_dict()
+    wb = AutoModelForCausalLM.from_pretrained(resumed / "final").state_dict()
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
