@@ -19,6 +19,7 @@ log_size            float64  v = log(1 + size) (§5.3)
 mid_return_open     float64  Δp = (p̂_mid − p_open) / p_open, p_open = the session's first print (§5.3)
 average_daily_volume float64 instrument's mean traded volume per session in this run (liquidity tier input)
 flag                int8     0 = market-level stream (public feeds carry no participant ids, §5)
+source_row          int64    the source row the event came from (a modify gives two events)
 ==================  =======  =======================================================================
 
 How each source action becomes model events:
@@ -54,6 +55,7 @@ FEATURE_SCHEMA = pa.schema([
     ("side_id", pa.int8()), ("price", pa.float64()), ("size", pa.int64()), ("mid", pa.float64()),
     ("inter_arrival", pa.float64()), ("price_offset", pa.float64()), ("log_size", pa.float64()),
     ("mid_return_open", pa.float64()), ("average_daily_volume", pa.float64()), ("flag", pa.int8()),
+    ("source_row", pa.int64()),
 ])
 
 
@@ -205,6 +207,7 @@ def session_features(events: pa.Table, average_daily_volume: float,
         "mid_return_open": (mid - p_open) / p_open,
         "average_daily_volume": np.full(len(rows), float(average_daily_volume)),
         "flag": np.zeros(len(rows), np.int8),
+        "source_row": col["source_row"][rows],
     }, schema=FEATURE_SCHEMA)
     counts = {
         "events": events.num_rows,

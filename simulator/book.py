@@ -65,13 +65,15 @@ class UnknownOrderError(KeyError):
 
 
 def infer_tick_size(prices: np.ndarray) -> float:
-    """Tick size of an instrument from observed prices (dollars): the greatest common divisor of the
-    price differences, at 1e-9 dollar resolution (Databento's fixed-point unit).
+    """Tick size of an instrument from observed limit-order prices (dollars): the greatest common divisor
+    of the price differences, at 1e-9 dollar resolution (Databento's fixed-point unit). Pass order (add)
+    prices: executions may print between ticks (e.g. midpoint hidden fills).
 
     Raises:
         ValueError: fewer than two distinct finite prices.
     """
-    units = np.unique(np.round(np.asarray(prices, dtype=np.float64)[np.isfinite(prices)] * 1e9).astype(np.int64))
+    prices = np.asarray(prices, dtype=np.float64)
+    units = np.unique(np.round(prices[np.isfinite(prices)] * 1e9).astype(np.int64))
     if len(units) < 2:
         raise ValueError("need at least two distinct prices to infer the tick size")
     return float(np.gcd.reduce(np.diff(units))) / 1e9
@@ -88,6 +90,14 @@ class OrderBook:
             (:class:`data_prep.vwap.EWVWAP`, the estimator of the training features).
         listener: called with each :class:`Message` after it is applied.
     """
+
+    @staticmethod
+    def tick_size_of(events) -> float:
+        """:func:`infer_tick_size` over the ``A`` (add) rows of an EVENT_SCHEMA table."""
+        import pyarrow.compute as pc
+
+        return infer_tick_size(events.filter(pc.equal(events.column("action"), "A")).column("price")
+                               .to_numpy(zero_copy_only=False))
 
     def __init__(self, tick_size: float, lot_size: int = 1, half_life_s: float = DEFAULT_HALF_LIFE_S,
                  listener: Callable[["OrderBook", Message], None] | None = None):

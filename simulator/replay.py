@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from data_prep.schema import char_codes, fills_update_book
 
-from .book import ASK, BID, OrderBook, UnknownOrderError, infer_tick_size
+from .book import ASK, BID, OrderBook, UnknownOrderError
 from .recording import BookRecorder
 
 A, C, M, T, F, R = (ord(c) for c in "ACMTFR")
@@ -35,7 +35,7 @@ def replay(events: pa.Table, tick_size: float | None = None, book: OrderBook | N
 
     Args:
         events: EVENT_SCHEMA rows of one (instrument, date) session, in feed order.
-        tick_size: dollars; inferred from the prices when ``None`` (:func:`infer_tick_size`).
+        tick_size: dollars; inferred from the add prices when ``None`` (:meth:`OrderBook.tick_size_of`).
         book: continue this book instead of starting an empty one.
         recorder: attached as the book's listener (records every message and state).
 
@@ -45,7 +45,7 @@ def replay(events: pa.Table, tick_size: float | None = None, book: OrderBook | N
     """
     price = events.column("price").to_numpy(zero_copy_only=False)
     if book is None:
-        book = OrderBook(tick_size or infer_tick_size(price))
+        book = OrderBook(tick_size or OrderBook.tick_size_of(events))
     if recorder is not None:
         book.listener = recorder
     action, side_code = char_codes(events.column("action")), char_codes(events.column("side"))

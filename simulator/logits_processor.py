@@ -1,0 +1,132 @@
+"""The market simulator inside ``model.generate()``: a ``LogitsProcessor`` plus a context provider.
+
+Closed loop (TradeFM §8, Algorithm 3), one :class:`simulator.book.OrderBook` per batch row:
+
+1. ``context_provider(input_ids)`` — passed to ``generate`` as a model kwarg and called by
+   ``TradeFMForCausalLM.prepare_inputs_for_generation`` before every forward — walks the positions not yet
+   applied: for each, it first computes the position's context from the book *before* the event (liquidity
+   tier, flag, Δp bin of (mid − p_open)/p_open, exactly as :mod:`data_prep.features` does for real data),
+   then decodes the token and applies it to the book (:func:`simulator.orders.apply_model_event`). It
+   returns the context of every position for the model's next forward. Prompt positions are never
+   applied: the book starts from the real book at the prompt's end.
+2. ``__call__(input_ids, scores)`` masks, with −inf, every token the books cannot take: special tokens,
+   and cancels on a side without resting volume.
+
+Turning a token into numbers (:meth:`MarketSimulatorLogitsProcessor.event_values`): the tokenizer gives the
+bins; ``value_mode="sample"`` (default) draws δp, size and Δt uniformly within the bin on the tokenizer's
+scale (identity for δp, log for size and Δt) from a per-row ``numpy`` generator seeded with ``seed + row``
+(MarS-style sampling, so one bin does not collapse to one value); ``"center"`` uses the bin's
+representative. The event's time is the previous time plus Δt.
+
+The last sampled token is not seen by either hook (``generate`` stops): call :meth:`sync` with the output.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor
+
+from .book import OrderBook
+from .orders import apply_model_event, reference_mid
+
+
+class MarketSimulatorLogitsProcessor(LogitsProcessor):
+    """Simulator-in-the-loop processor for ``TradeFMForCausalLM.generate``.
+
+    Args:
+        tokenizer: the calibrated ``TradeFMTokenizer`` of the model.
+        books: one order book per batch row, set to the real book at the prompt's end.
+        prompt_context: (B, P, 3) int context ids of the prompt positions.
+        start_ts_ns: (B,) time of the last prompt event, UTC ns.
+        p_open: (B,) the session's opening price (dollars) for Δp.
+        average_daily_volume: (B,) shares/session, for the liquidity tier.
+        flag: 0 market-level (default) or 1 participant-level generation (a context input, §5.3).
+        mid_mode: ``"book"`` (paper, §8) or ``"ew_vwap"`` (the training features' estimator).
+        seed: seeds the per-row value sampling. value_mode: ``"sample"`` or ``"center"``.
+        agent: optional callable ``(row, book, ts_ns) -> None`` run before every generated position; it may
+            submit orders to ``book`` (flag them ``participant=True``); the model sees their effect through
+            the next context (Δp) and the feasibility mask.
+    """
+
+    def __init__(self, tokenizer, books: list[OrderBook], prompt_context, start_ts_ns, p_open, average_daily_volume,
+                 flag: int = 0, mid_mode: str = "book", seed: int = 0, value_mode: str = "sample",
+                 agent: Callable[[int, OrderBook, int], None] | None = None):
+        if value_mode not in ("sample", "center"):
+            raise ValueError(f"value_mode must be 'sample' or 'center', got {value_mode!r}")
+        self.tokenizer, self.books, self.mid_mode, self.value_mode, self.agent = tokenizer, books, mid_mode, value_mode, agent
+        prompt_context = np.asarray(prompt_context, dtype=np.int64)
+        self.context = [list(row) for row in prompt_context]  # per row: context of every absolute position
+        self.ts_ns = [int(t) for t in np.broadcast_to(start_ts_ns, len(books))]
+        self.p_open = np.broadcast_to(np.asarray(p_open, dtype=np.float64), len(books))
+        self.adv = np.broadcast_to(np.asarray(average_daily_volume, dtype=np.float64), len(books))
+        self.flag = flag
+        self.rngs = [np.random.default_rng(seed + row) for row in range(len(books))]
+        self.applied = prompt_context.shape[1]  # absolute positions whose token is applied (or is prompt)
+        self.window_start = 0
+        self.records: list[list[dict]] = [[] for _ in books]
+        n = tokenizer.n_event_tokens
+        block = n // 4  # ids per (action, side): see tokenization Eq. 1
+        self.cancel_ranges = [(2 * block, 3 * block), (3 * block, 4 * block)]  # cancel-buy, cancel-sell
+        self.n_event_tokens = n
+
+    def begin_window(self, window_start: int):
+        """Tell the processor that ``input_ids`` column 0 is absolute position ``window_start`` (for
+        rollouts longer than the model's context, generated in sliding windows)."""
+        self.window_start = window_start
+
+    def _context_row(self, row: int) -> np.ndarray:
+        mid = reference_mid(self.books[row], self.mid_mode)
+        dp = (mid - self.p_open[row]) / self.p_open[row]
+        context, _ = self.tokenizer.context_ids(np.array([dp]), self.adv[row], self.flag)
+        return context[0]
+
+    def event_values(self, row: int, token: int) -> tuple[int, int, float, float, float]:
+        """(action_id, side_id, δp fraction, size shares, Δt seconds) for one token (module docstring)."""
+        d = self.tokenizer.decode_events(np.array([token]))
+        if self.value_mode == "center":
+            return (int(d["action_id"][0]), int(d["side_id"][0]), float(d["price_offset"][0]), float(d["size"][0]),
+                    float(d["inter_arrival"][0]))
+        values = []
+        for name in ("price_offset", "size", "inter_arrival"):
+            bins = self.tokenizer.bins[name]
+            lo, hi = bins.forward(d[f"{name}_low"]), bins.forward(d[f"{name}_high"])
+            if np.isfinite(lo[0]) and np.isfinite(hi[0]) and hi[0] > lo[0]:
+                values.append(float(bins.inverse(self.rngs[row].uniform(lo[0], hi[0]))))
+            else:
+                values.append(float(d[name][0]))
+        return int(d["action_id"][0]), int(d["side_id"][0]), *values
+
+    def context_provider(self, input_ids: torch.LongTensor) -> torch.LongTensor:
+        """Apply every not-yet-applied token of ``input_ids`` (B, T) and return the context ids (B, T, 3)
+        of all its positions (see the module docstring)."""
+        end = self.window_start + input_ids.shape[1]
+        for pos in range(self.applied, end):
+            for row, book in enumerate(self.books):
+                if self.agent is not None:
+                    self.agent(row, book, self.ts_ns[row])
+                self.context[row].append(self._context_row(row))
+                action, side, price_offset, size, inter_arrival = self.event_values(
+                    row, int(input_ids[row, pos - self.window_start]))
+                self.ts_ns[row] += int(round(inter_arrival * 1e9))
+                record = apply_model_event(book, action, side, price_offset, size, self.ts_ns[row], self.mid_mode)
+                record.update(token=int(input_ids[row, pos - self.window_start]), price_offset=price_offset,
+                              inter_arrival=inter_arrival)
+                self.records[row].append(record)
+        self.applied = max(self.applied, end)
+        ctx = np.stack([np.stack(c[self.window_start:end]) for c in self.context])
+        return torch.as_tensor(ctx, dtype=torch.long, device=input_ids.device)
+
+    sync = context_provider
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.context_provider(input_ids)
+        scores = scores.clone()
+        scores[:, self.n_event_tokens:] = -float("inf")  # <pad>, <bos>, <eos>, <unk> are not events
+        for row, book in enumerate(self.books):
+            for side, (lo, hi) in enumerate(self.cancel_ranges):
+                if not book.has_volume(side):
+                    scores[row, lo:hi] = -float("inf")
+        return scores

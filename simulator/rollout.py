@@ -1,0 +1,165 @@
+"""Closed-loop rollouts: a real prompt → ``model.generate`` with the simulator → events and book series.
+
+The prompt is ``prompt_events`` consecutive model events of a real session (its tokens and context ids,
+from the same pipeline as training), and the book each rollout starts from is the real book at the
+prompt's last event: for LOBSTER the orderbook file's row after that message (the issue's "LOBSTER
+orderbook row at the prompt's end"); for Databento MBO, the snapshot plus every event up to it replayed
+(:func:`simulator.replay.replay`). Rollouts longer than the model's context are generated in sliding
+windows of at most ``max_position_embeddings`` tokens (each window re-reads its prompt).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import torch
+from tqdm.auto import tqdm
+from transformers import LogitsProcessorList
+
+from data_prep.features import session_features, sessions, traded_volume
+from data_prep.lobster import NAME as LOBSTER_NAME
+from data_prep.lobster import PRICE_DIVISOR, orderbook_path
+from data_prep.sources import read_events
+from data_prep.validation import decompress
+
+from .book import OrderBook
+from .logits_processor import MarketSimulatorLogitsProcessor
+from .recording import BookRecorder
+from .replay import replay
+
+
+@dataclass
+class Prompt:
+    """A real prompt: ``input_ids`` (P,) and ``context_ids`` (P, 3) int64, the book after its last event,
+    that event's time (UTC ns), the session's opening price (dollars) and average daily volume."""
+
+    instrument: str
+    date: str
+    input_ids: np.ndarray
+    context_ids: np.ndarray
+    book: OrderBook
+    ts_ns: int
+    p_open: float
+    average_daily_volume: float
+    features: pa.Table
+
+
+def _lobster_book(message_path: Path, row: int, tick_size: float) -> OrderBook:
+    match = LOBSTER_NAME.match(message_path.name)
+    level = int(match["level"])
+    raw = decompress(orderbook_path(message_path))
+    table = pcsv.read_csv(io.BytesIO(raw), read_options=pcsv.ReadOptions(column_names=[
+        f"c{i}" for i in range(4 * level)])).slice(row, 1).to_pylist()[0]
+    values = list(table.values())
+    asks = [(values[4 * i] / PRICE_DIVISOR, values[4 * i + 1]) for i in range(level) if values[4 * i + 1] > 0]
+    bids = [(values[4 * i + 2] / PRICE_DIVISOR, values[4 * i + 3]) for i in range(level) if values[4 * i + 3] > 0]
+    return OrderBook.from_levels([p for p, _ in bids], [s for _, s in bids], [p for p, _ in asks],
+                                 [s for _, s in asks], tick_size=tick_size, ts_ns=0)
+
+
+def load_prompt(path, tokenizer, prompt_events: int = 1024, start: int = 0, tick_size: float | None = None) -> Prompt:
+    """Build a :class:`Prompt` from a raw data file (first session in it).
+
+    Args:
+        path: Databento MBO or LOBSTER message file.
+        tokenizer: calibrated ``TradeFMTokenizer``.
+        prompt_events: number of model events in the prompt. start: index of its first model event.
+        tick_size: dollars; inferred from the session's order prices when ``None``.
+
+    Raises:
+        ValueError: the session has fewer than ``start + prompt_events`` model events.
+    """
+    path = Path(path)
+    events = sessions(read_events(path))[0]
+    adv = traded_volume(events)
+    features, _ = session_features(events, adv)
+    if features.num_rows < start + prompt_events:
+        raise ValueError(f"{path}: {features.num_rows} model events, fewer than start + prompt_events = "
+                         f"{start + prompt_events}")
+    window = features.slice(start, prompt_events)
+    encoded = tokenizer.encode_events(window)
+    last_row = int(window.column("source_row")[-1].as_py())
+    tick_size = tick_size or OrderBook.tick_size_of(events)
+    if LOBSTER_NAME.match(path.name) and orderbook_path(path).exists():
+        book = _lobster_book(path, last_row, tick_size)
+    else:
+        rows = events.column("source_row").to_numpy()
+        book, _ = replay(events.filter(pa.array(rows <= last_row)), tick_size)
+    mid = window.column("mid").to_numpy()
+    p_open = float(mid[0] / (1 + window.column("mid_return_open").to_numpy()[0]))
+    return Prompt(events.column("instrument")[0].as_py(), str(events.column("date")[0]), encoded["input_ids"],
+                  encoded["context_ids"], book, int(window.column("ts_recv")[-1].as_py()), p_open, adv, window)
+
+
+@dataclass
+class Rollout:
+    """One generated continuation: ``tokens`` (one row per generated event: token, action_id, side_id,
+    price_offset, inter_arrival, ts_ns, price, size, order_id, executed, cancelled, and the context the model
+    received with it: liquidity, flag, mid_return_bin), ``events`` (every book
+    message, see :class:`BookRecorder`) and ``book_series`` (book after each message)."""
+
+    tokens: pa.Table
+    events: pa.Table
+    book_series: pa.Table
+    recorder: BookRecorder
+
+
+def generate_rollouts(model, tokenizer, prompt: Prompt, n_events: int, n_rollouts: int = 1, seed: int = 0,
+                      mid_mode: str = "book", repetition_penalty: float = 1.2, do_sample: bool = True,
+                      value_mode: str = "sample", use_cache: bool = True, levels: int = 5, agent=None,
+                      progress: bool = True) -> list[Rollout]:
+    """Generate ``n_rollouts`` independent continuations of ``prompt`` (a batch), closed loop.
+
+    Defaults follow the paper (§8): multinomial sampling with repetition penalty 1.2, book-midpoint mid.
+    Same ``seed`` → identical rollouts. Each row has its own book, recorder and value sampler.
+
+    Returns:
+        One :class:`Rollout` per row.
+    """
+    recorders = [BookRecorder(levels) for _ in range(n_rollouts)]
+    books = []
+    for recorder in recorders:
+        book = copy.deepcopy(prompt.book)
+        book.listener = recorder
+        books.append(book)
+    context = np.broadcast_to(prompt.context_ids, (n_rollouts, *prompt.context_ids.shape))
+    processor = MarketSimulatorLogitsProcessor(tokenizer, books, context, prompt.ts_ns, prompt.p_open,
+                                               prompt.average_daily_volume, mid_mode=mid_mode, seed=seed,
+                                               value_mode=value_mode, agent=agent)
+    device = next(model.parameters()).device
+    ids = torch.as_tensor(np.broadcast_to(prompt.input_ids, (n_rollouts, len(prompt.input_ids))).copy(),
+                          device=device)
+    max_ctx = model.config.max_position_embeddings
+    torch.manual_seed(seed)
+    bar = tqdm(total=n_events, desc="generate", unit="event", disable=not progress)
+    produced = 0
+    while produced < n_events:
+        chunk = min(n_events - produced, max(1, max_ctx // 2))
+        keep = min(ids.shape[1], max_ctx - chunk)
+        processor.begin_window(ids.shape[1] - keep)
+        out = model.generate(ids[:, -keep:], context_provider=processor.context_provider,
+                             logits_processor=LogitsProcessorList([processor]), max_new_tokens=chunk,
+                             min_new_tokens=chunk, do_sample=do_sample, repetition_penalty=repetition_penalty,
+                             top_k=0, use_cache=use_cache, pad_token_id=tokenizer.pad_token_id)
+        processor.sync(out)
+        ids = torch.cat([ids, out[:, keep:]], dim=1)
+        produced += chunk
+        bar.update(chunk)
+    bar.close()
+    rollouts = []
+    for row in range(n_rollouts):
+        records = processor.records[row]
+        context = np.stack(processor.context[row][len(prompt.input_ids):len(prompt.input_ids) + len(records)])
+        tokens = pa.table({
+            **{k: [r[k] for r in records] for k in ("token", "action_id", "side_id", "price_offset", "inter_arrival",
+                                                    "ts_ns", "price", "size", "order_id", "executed", "cancelled")},
+            "liquidity": context[:, 0], "flag": context[:, 1], "mid_return_bin": context[:, 2]})
+        rollouts.append(Rollout(tokens, recorders[row].events(), recorders[row].book_series(), recorders[row]))
+    return rollouts
+

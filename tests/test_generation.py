@@ -1,0 +1,140 @@
+"""Closed-loop generate(): feasibility, masking, KV cache, seeds, batch isolation, context feedback."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from data_prep.features import session_features, sessions, traded_volume
+from data_prep.sources import read_events
+from modeling_tradefm import TradeFMConfig, TradeFMForCausalLM
+from simulator import OrderBook, apply_model_event
+from simulator.logits_processor import MarketSimulatorLogitsProcessor
+from simulator.orders import reference_mid
+from simulator.rollout import generate_rollouts, load_prompt
+from tokenization import TradeFMTokenizer
+
+from .conftest import DATA
+
+AAPL = DATA / "lobster/AAPL_2012-06-21_34200000_57600000_message_1.csv.zst"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    events = sessions(read_events(AAPL))[0]
+    return TradeFMTokenizer.calibrate(session_features(events, traded_volume(events))[0])
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    config = TradeFMConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, embedding_dim=32, max_position_embeddings=128)
+    return TradeFMForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def prompt(tokenizer):
+    return load_prompt(AAPL, tokenizer, prompt_events=64, start=500)
+
+
+def test_prompt_starts_from_the_real_book(prompt):
+    # LOBSTER: the orderbook row after the prompt's last message
+    assert prompt.book.best_bid() is not None and prompt.book.best_ask() is not None
+    assert prompt.book.spread() > 0 and prompt.book.tick_size == 0.01
+    assert prompt.input_ids.shape == (64,) and prompt.context_ids.shape == (64, 3)
+
+
+def test_rollouts_are_feasible_and_reproducible(model, tokenizer, prompt):
+    a = generate_rollouts(model, tokenizer, prompt, n_events=80, n_rollouts=2, seed=3, progress=False)
+    b = generate_rollouts(model, tokenizer, prompt, n_events=80, n_rollouts=2, seed=3, progress=False)
+    for ra, rb in zip(a, b):
+        assert ra.tokens.equals(rb.tokens) and ra.events.equals(rb.events)
+        tokens = ra.tokens.to_pandas()
+        assert len(tokens) == 80 and (tokens.token < tokenizer.n_event_tokens).all()
+        # every cancel found an order to cancel (infeasible ones were masked, never sampled)
+        assert tokens[tokens.action_id == 1].cancelled.gt(0).all()
+        series = ra.book_series.to_pandas().dropna(subset=["spread"])
+        assert (series.spread > 0).all()  # the book never crosses
+    assert not a[0].tokens.equals(a[1].tokens)  # rows are independent samples
+    c = generate_rollouts(model, tokenizer, prompt, n_events=80, n_rollouts=2, seed=4, progress=False)
+    assert not c[0].tokens.equals(a[0].tokens)
+
+
+def test_long_rollouts_slide_the_context_window(model, tokenizer, prompt):
+    rollout = generate_rollouts(model, tokenizer, prompt, n_events=150, n_rollouts=1, progress=False)[0]
+    assert rollout.tokens.num_rows == 150  # 64 prompt + 150 > 128 positions: generated in windows
+
+
+def test_infeasible_tokens_are_masked(tokenizer):
+    book = OrderBook.from_levels([100.0], [10], [], [], tick_size=0.01, ts_ns=0)
+    book.last_mid = 100.005
+    proc = MarketSimulatorLogitsProcessor(tokenizer, [book], np.zeros((1, 1, 3)), 0, 100.0, 1e6)
+    scores = proc(torch.zeros(1, 1, dtype=torch.long), torch.zeros(1, len(tokenizer)))
+    ids = np.arange(len(tokenizer))
+    d = tokenizer.decompose(ids[:tokenizer.n_event_tokens])
+    masked = torch.isinf(scores[0]).numpy()
+    assert masked[tokenizer.n_event_tokens:].all()  # specials
+    cancel_sell = (d["action_id"] == 1) & (d["side_id"] == 1)
+    assert masked[:tokenizer.n_event_tokens][cancel_sell].all()  # no ask volume to cancel
+    assert not masked[:tokenizer.n_event_tokens][~cancel_sell].any()
+
+
+def run_greedy(model, tokenizer, books, prompt_ids, prompt_ctx, use_cache):
+    proc = MarketSimulatorLogitsProcessor(tokenizer, [copy.deepcopy(b) for b in books], prompt_ctx, 0, 585.0,
+                                          1e6, value_mode="center")
+    out = model.generate(torch.as_tensor(prompt_ids), context_provider=proc.context_provider,
+                         logits_processor=LogitsProcessorList([proc]), max_new_tokens=20, do_sample=False,
+                         use_cache=use_cache, pad_token_id=tokenizer.pad_token_id)
+    proc.sync(out)
+    return out, proc
+
+
+def test_greedy_with_and_without_cache_identical(model, tokenizer, prompt):
+    ids, ctx = prompt.input_ids[None], prompt.context_ids[None]
+    a, pa_ = run_greedy(model, tokenizer, [prompt.book], ids, ctx, True)
+    b, pb = run_greedy(model, tokenizer, [prompt.book], ids, ctx, False)
+    assert torch.equal(a, b) and pa_.records == pb.records
+
+
+def test_batch_rows_do_not_leak(model, tokenizer, prompt):
+    other = OrderBook.from_levels([580.0], [5], [590.0], [5], tick_size=0.01, ts_ns=0)
+    ids = np.stack([prompt.input_ids, prompt.input_ids[::-1]])
+    ctx = np.stack([prompt.context_ids, prompt.context_ids])
+    both, proc = run_greedy(model, tokenizer, [prompt.book, other], ids, ctx, True)
+    alone, solo = run_greedy(model, tokenizer, [prompt.book], ids[:1], ctx[:1], True)
+    assert torch.equal(both[0], alone[0]) and proc.records[0] == solo.records[0]
+
+
+def test_context_fed_back_matches_a_replay_of_the_generated_stream(model, tokenizer, prompt):
+    rollout = generate_rollouts(model, tokenizer, prompt, n_events=40, n_rollouts=1, seed=1, progress=False)[0]
+    book = copy.deepcopy(prompt.book)
+    expected = []
+    for r in rollout.tokens.to_pylist():
+        dp = (reference_mid(book, "book") - prompt.p_open) / prompt.p_open
+        expected.append(tokenizer.context_ids(np.array([dp]), prompt.average_daily_volume)[0][0])
+        apply_model_event(book, r["action_id"], r["side_id"], r["price_offset"], r["size"], r["ts_ns"])
+    fed = rollout.tokens.select(["liquidity", "flag", "mid_return_bin"]).to_pandas().to_numpy()
+    np.testing.assert_array_equal(fed, np.stack(expected))
+
+
+def test_cli_writes_parquet_and_lobster_that_read_back(tmp_path, model, tokenizer):
+    from data_prep.lobster import read_lobster
+    from simulator.cli import main
+
+    model.save_pretrained(tmp_path / "ckpt")
+    tokenizer.save_pretrained(tmp_path / "ckpt")
+    assert main(["--model", str(tmp_path / "ckpt"), "--prompt", str(AAPL), "--prompt-events", "32",
+                 "--events", "30", "--rollouts", "2", "--out", str(tmp_path / "out")]) == 0
+    folder = tmp_path / "out/rollout_1"
+    import pyarrow.parquet as pq
+
+    tokens, events = pq.read_table(folder / "tokens.parquet"), pq.read_table(folder / "events.parquet")
+    assert tokens.num_rows == 30 and events.num_rows >= 30
+    message = next(folder.glob("*_message_5.csv"))
+    lobster = read_lobster(message)  # its orderbook file gives the opening book
+    live = lobster.filter(lobster.column("is_snapshot").to_numpy() == False)  # noqa: E712
+    assert live.num_rows == events.num_rows
+    np.testing.assert_allclose(live.column("price").to_numpy(), events.column("price").to_numpy(), atol=1e-9)
