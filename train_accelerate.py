@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from evaluation.perplexity import sequence_nll
 from modeling_tradefm import TradeFMForCausalLM, preset_config
 from tokenization import TradeFMTokenizer
 
@@ -102,12 +103,8 @@ def evaluate(model, loader, accelerator) -> dict:
     model.eval()
     totals = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     for batch in loader:
-        logits = model(input_ids=batch["input_ids"], context_ids=batch["context_ids"],
-                       attention_mask=batch["attention_mask"]).logits
-        labels = labels_of(batch)[:, 1:]
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels.flatten(),
-                                                ignore_index=-100, reduction="none").view_as(labels)
-        per_seq = torch.stack([nll.sum(1).double(), (labels != -100).sum(1).double()], dim=1)
+        nll, n_tokens = sequence_nll(model, batch["input_ids"], batch["context_ids"], batch["attention_mask"])
+        per_seq = torch.stack([nll, n_tokens], dim=1)
         totals += accelerator.gather_for_metrics(per_seq).sum(0)  # drops the samples padded in by even batches
     model.train()
     loss = (totals[0] / totals[1]).item() if totals[1] > 0 else float("nan")

@@ -95,6 +95,22 @@ def read_sessions(paths: list[Path], num_proc: int = 1, half_life_s: float = DEF
     return found
 
 
+def time_split_ranges(n_events: int, val_fraction: float, test_fraction: float,
+                      split_blocks: int = 1) -> dict[str, list[tuple[int, int]]]:
+    """Event index ranges ``[lo, hi)`` of each split when one session is split by time: the session is cut
+    into ``split_blocks`` equal blocks and each block ends with its validation then its test share."""
+    out: dict[str, list[tuple[int, int]]] = {name: [] for name in SPLITS}
+    edges = np.linspace(0, n_events, split_blocks + 1).round().astype(int)
+    for start, end in zip(edges[:-1], edges[1:]):
+        n = end - start
+        n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
+        for name, lo, hi in (("train", 0, n - n_val - n_test), ("validation", n - n_val - n_test, n - n_test),
+                             ("test", n - n_test, n)):
+            if hi > lo:
+                out[name].append((start + lo, start + hi))
+    return out
+
+
 def split_sessions(found: list[dict], val_days: int, test_days: int, val_fraction: float, test_fraction: float,
                    holdout_instruments=(), split_blocks: int = 1) -> tuple[dict[str, list[dict]], str]:
     """Assign sessions (or their time slices) to splits; see the module docstring.
@@ -125,15 +141,9 @@ def split_sessions(found: list[dict], val_days: int, test_days: int, val_fractio
             name = "test" if s["date"] in test_dates else "validation" if s["date"] in val_dates else "train"
             parts[name].append({**seg, "features": s["features"]})
         else:
-            edges = np.linspace(0, s["features"].num_rows, split_blocks + 1).round().astype(int)
-            for start, end in zip(edges[:-1], edges[1:]):
-                n = end - start
-                n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
-                bounds = {"train": (0, n - n_val - n_test), "validation": (n - n_val - n_test, n - n_test),
-                          "test": (n - n_test, n)}
-                for name, (lo, hi) in bounds.items():
-                    if hi > lo:
-                        parts[name].append({**seg, "features": s["features"].slice(start + lo, hi - lo)})
+            for name, ranges in time_split_ranges(s["features"].num_rows, val_fraction, test_fraction,
+                                                  split_blocks).items():
+                parts[name] += [{**seg, "features": s["features"].slice(lo, hi - lo)} for lo, hi in ranges]
     return parts, mode
 
 
@@ -213,7 +223,8 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         counts.update(s["counts"])
     summary = {
         "files": [str(p) for p in paths], "sessions": [[s["instrument"], s["date"]] for s in found],
-        "split_mode": mode, "split_blocks": split_blocks, "events": dict(counts), "tokens": tokens,
+        "split_mode": mode, "split_blocks": split_blocks, "val_fraction": val_fraction,
+        "test_fraction": test_fraction, "events": dict(counts), "tokens": tokens,
         "windows": {name: ds.num_rows for name, ds in splits.items()}, "clamped": dict(clamped),
         "context_length": context_length, "stride": stride, "seconds": round(time.perf_counter() - started, 3),
         "shard": [shard_index, shard_count],

@@ -30,6 +30,7 @@ from data_prep.validation import decompress
 
 from .book import OrderBook
 from .logits_processor import MarketSimulatorLogitsProcessor
+from .orders import InfeasibleEventError, apply_model_event
 from .recording import BookRecorder
 from .replay import replay
 
@@ -63,38 +64,62 @@ def _lobster_book(message_path: Path, row: int, tick_size: float) -> OrderBook:
                                  [s for _, s in asks], tick_size=tick_size, ts_ns=0)
 
 
-def load_prompt(path, tokenizer, prompt_events: int = 1024, start: int = 0, tick_size: float | None = None) -> Prompt:
+@dataclass
+class Session:
+    """One real session read once: its events (EVENT_SCHEMA), model-event features, average daily volume
+    (shares), tick size (dollars) and source file."""
+
+    path: Path
+    events: pa.Table
+    features: pa.Table
+    average_daily_volume: float
+    tick_size: float
+
+    @classmethod
+    def load(cls, path, tick_size: float | None = None) -> "Session":
+        """Read the first session of a raw data file (Databento MBO or LOBSTER message file)."""
+        path = Path(path)
+        events = sessions(read_events(path))[0]
+        adv = traded_volume(events)
+        return cls(path, events, session_features(events, adv)[0], adv, tick_size or OrderBook.tick_size_of(events))
+
+    def book_after(self, source_row: int) -> OrderBook:
+        """The real book after source row ``source_row``: the LOBSTER orderbook row, or a replay of the
+        Databento snapshot and events."""
+        if LOBSTER_NAME.match(self.path.name) and orderbook_path(self.path).exists():
+            return _lobster_book(self.path, source_row, self.tick_size)
+        rows = self.events.column("source_row").to_numpy()
+        return replay(self.events.filter(pa.array(rows <= source_row)), self.tick_size)[0]
+
+
+def load_prompt(path, tokenizer, prompt_events: int = 1024, start: int = 0, tick_size: float | None = None,
+                session: Session | None = None) -> Prompt:
     """Build a :class:`Prompt` from a raw data file (first session in it).
 
     Args:
-        path: Databento MBO or LOBSTER message file.
+        path: Databento MBO or LOBSTER message file (ignored when ``session`` is given).
         tokenizer: calibrated ``TradeFMTokenizer``.
         prompt_events: number of model events in the prompt. start: index of its first model event.
         tick_size: dollars; inferred from the session's order prices when ``None``.
+        session: an already loaded :class:`Session` (saves re-reading the file for many prompts).
 
     Raises:
         ValueError: the session has fewer than ``start + prompt_events`` model events.
     """
-    path = Path(path)
-    events = sessions(read_events(path))[0]
-    adv = traded_volume(events)
-    features, _ = session_features(events, adv)
-    if features.num_rows < start + prompt_events:
-        raise ValueError(f"{path}: {features.num_rows} model events, fewer than start + prompt_events = "
-                         f"{start + prompt_events}")
+    session = session or Session.load(path, tick_size)
+    features = session.features
+    if features.num_rows < start + prompt_events or start < 0:
+        raise ValueError(f"{session.path}: {features.num_rows} model events; cannot take {prompt_events} from "
+                         f"{start}")
     window = features.slice(start, prompt_events)
     encoded = tokenizer.encode_events(window)
-    last_row = int(window.column("source_row")[-1].as_py())
-    tick_size = tick_size or OrderBook.tick_size_of(events)
-    if LOBSTER_NAME.match(path.name) and orderbook_path(path).exists():
-        book = _lobster_book(path, last_row, tick_size)
-    else:
-        rows = events.column("source_row").to_numpy()
-        book, _ = replay(events.filter(pa.array(rows <= last_row)), tick_size)
+    book = session.book_after(int(window.column("source_row")[-1].as_py()))
     mid = window.column("mid").to_numpy()
     p_open = float(mid[0] / (1 + window.column("mid_return_open").to_numpy()[0]))
+    events = session.events
     return Prompt(events.column("instrument")[0].as_py(), str(events.column("date")[0]), encoded["input_ids"],
-                  encoded["context_ids"], book, int(window.column("ts_recv")[-1].as_py()), p_open, adv, window)
+                  encoded["context_ids"], book, int(window.column("ts_recv")[-1].as_py()), p_open,
+                  session.average_daily_volume, window)
 
 
 @dataclass
@@ -163,3 +188,33 @@ def generate_rollouts(model, tokenizer, prompt: Prompt, n_events: int, n_rollout
         rollouts.append(Rollout(tokens, recorders[row].events(), recorders[row].book_series(), recorders[row]))
     return rollouts
 
+
+
+def play_stream(stream: dict, prompt: Prompt, mid_mode: str = "book", levels: int = 5) -> Rollout:
+    """Apply an open-loop stream of model events (a baseline's output) to a copy of the prompt's book.
+
+    Args:
+        stream: dict of (N,) arrays ``inter_arrival`` (s), ``action_id``, ``side_id``, ``price_offset``
+            (fraction), ``size`` (shares), e.g. ``CompoundHawkes.sample``.
+
+    Returns:
+        A :class:`Rollout` measured exactly like TradeFM's (same book, same token→order rule). Infeasible
+        events (a cancel on an empty side) are skipped and leave no row.
+    """
+    recorder = BookRecorder(levels)
+    book = copy.deepcopy(prompt.book)
+    book.listener = recorder
+    ts, rows = prompt.ts_ns, []
+    for i in range(len(stream["action_id"])):
+        ts += int(round(float(stream["inter_arrival"][i]) * 1e9))
+        try:
+            record = apply_model_event(book, int(stream["action_id"][i]), int(stream["side_id"][i]),
+                                       float(stream["price_offset"][i]), float(stream["size"][i]), ts, mid_mode)
+        except InfeasibleEventError:
+            continue
+        record.update(price_offset=float(stream["price_offset"][i]), inter_arrival=float(stream["inter_arrival"][i]))
+        rows.append(record)
+    tokens = pa.table({k: [r[k] for r in rows] for k in ("action_id", "side_id", "price_offset", "inter_arrival",
+                                                          "ts_ns", "price", "size", "order_id", "executed",
+                                                          "cancelled")})
+    return Rollout(tokens, recorder.events(), recorder.book_series(), recorder)

@@ -1,0 +1,42 @@
+"""Distances between generated and real samples (TradeFM Tables 2 and 3; LOB-Bench's normalisation).
+
+* Kolmogorov–Smirnov statistic: ``scipy.stats.ks_2samp``.
+* Wasserstein-1: ``scipy.stats.wasserstein_distance`` — raw for log returns (Table 2), and on values
+  normalised by the *real* sample's mean and standard deviation for order-flow and book quantities
+  (Table 3, as LOB-Bench does), so that features of different units are comparable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def distance(real: np.ndarray, generated: np.ndarray, normalise: bool = False) -> dict:
+    """K-S statistic and W1 between two samples (NaN/inf dropped).
+
+    Args:
+        normalise: z-score both samples with the real sample's mean and std before W1.
+
+    Returns:
+        ``{"ks": float, "w1": float, "n_real": int, "n_generated": int}``; NaNs when a sample is empty.
+    """
+    real = np.asarray(real, dtype=np.float64)
+    generated = np.asarray(generated, dtype=np.float64)
+    real, generated = real[np.isfinite(real)], generated[np.isfinite(generated)]
+    out = {"n_real": int(len(real)), "n_generated": int(len(generated))}
+    if not len(real) or not len(generated):
+        return {**out, "ks": float("nan"), "w1": float("nan")}
+    ks = stats.ks_2samp(real, generated).statistic
+    if normalise:
+        scale = real.std() or 1.0
+        real, generated = (real - real.mean()) / scale, (generated - real.mean()) / scale
+    return {**out, "ks": float(ks), "w1": float(stats.wasserstein_distance(real, generated))}
+
+
+def mix_distance(real_codes: np.ndarray, generated_codes: np.ndarray, n_categories: int = 4) -> dict:
+    """Total-variation distance between two categorical mixes (e.g. action × side = 4 codes), with both
+    frequency vectors."""
+    p = np.bincount(np.asarray(real_codes, dtype=np.int64), minlength=n_categories) / max(1, len(real_codes))
+    q = np.bincount(np.asarray(generated_codes, dtype=np.int64), minlength=n_categories) / max(1, len(generated_codes))
+    return {"tv": float(0.5 * np.abs(p - q).sum()), "real": p.tolist(), "generated": q.tolist()}
