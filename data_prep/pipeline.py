@@ -18,7 +18,7 @@ Splits:
 Output (written to a temporary sibling directory, then renamed over ``output_dir``, so a failed run
 leaves nothing half-written and a rerun replaces the previous result)::
 
-    output_dir/dataset_dict.json, train/, validation/, test/[, heldout/]   (Arrow shards)
+    output_dir/dataset_dict.json, train/, validation/, test/[, heldout/]   (Arrow shards; empty splits left out)
     output_dir/tokenizer/                                                  (TradeFMTokenizer)
     output_dir/prep_summary.json                                           (counts, clamps, splits)
 """
@@ -232,8 +232,8 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
     tmp = output_dir.with_name(f".{output_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        dataset = DatasetDict(splits)
-        dataset.save_to_disk(str(tmp), num_shards={k: min(num_shards, max(1, v.num_rows)) for k, v in splits.items()}
+        dataset = DatasetDict({k: v for k, v in splits.items() if v.num_rows})  # empty splits load badly
+        dataset.save_to_disk(str(tmp), num_shards={k: min(num_shards, v.num_rows) for k, v in dataset.items()}
                              if num_shards else None)
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
         (tmp / "prep_summary.json").write_text(json.dumps(summary, indent=1))
