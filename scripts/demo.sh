@@ -3,7 +3,9 @@
 #   1. environment   (.venv with the CPU torch wheel, unless one is active)
 #   2. prepare        raw LOBSTER files → calibrated tokenizer + Arrow shards; ES futures as a zero-shot set
 #   3. train          the `tiny` preset with accelerate for a bounded time, 2 CPU processes (DDP, gloo)
-#   4. report         held-out perplexity vs the uniform and unigram baselines
+#   4. generate       closed-loop rollouts after a real prompt, simulator in the loop (Parquet + LOBSTER files)
+#   5. evaluate       stylized facts, K-S / W1 vs real, Compound Hawkes and Zero-Intelligence baselines,
+#                     perplexity and zero-shot perplexity on ES futures → demo_output/report/report.md
 # Everything lands in demo_output/ (override with OUT=...). Budget: TRAIN_MINUTES (default 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,13 +25,13 @@ fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
 
-echo "== 1/3 prepare: LOBSTER AAPL + AMZN (train/validation/test by time within the one session)"
-tradefm-prep --data data/lobster --output "$OUT/prepared" --context-length 256 --stride 256
+echo "== 1/5 prepare: LOBSTER AAPL + AMZN (one session: train/validation/test by time within 10 blocks)"
+tradefm-prep --data data/lobster --output "$OUT/prepared" --context-length 256 --split-blocks 10
 echo "== prepare: ES futures (Databento DBN) with the frozen tokenizer, held out for zero-shot"
 tradefm-prep --data data/databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst --output "$OUT/zero_shot" \
   --tokenizer "$OUT/prepared/tokenizer" --holdout-instruments ESH4 --context-length 256
 
-echo "== 2/3 train: tiny preset, $NUM_PROCESSES CPU processes, ≤ $TRAIN_MINUTES min"
+echo "== 2/5 train: tiny preset, $NUM_PROCESSES CPU processes, ≤ $TRAIN_MINUTES min"
 PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 if [ "$NUM_PROCESSES" -gt 1 ]; then
   LAUNCH=(env GLOO_SOCKET_IFNAME=lo ACCELERATE_USE_CPU=true accelerate launch --multi_gpu
@@ -39,13 +41,25 @@ else
   LAUNCH=(accelerate launch --cpu --num_processes 1 --mixed_precision no --dynamo_backend no)
 fi
 "${LAUNCH[@]}" train_accelerate.py --cpu --data "$OUT/prepared" --model-size tiny --context-length 256 \
-  --batch-size 8 --lr 2e-3 --warmup-steps 50 --max-minutes "$TRAIN_MINUTES" --eval-every 200 \
-  --output-dir "$OUT/run"
+  --batch-size $((8 / NUM_PROCESSES)) --lr 2e-3 --warmup-steps 40 --max-steps 400 \
+  --max-minutes "$TRAIN_MINUTES" --eval-every 100 --save-every 200 --output-dir "$OUT/run"
 
-echo "== 3/3 report"
 python - "$OUT/run/final/training_summary.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-print(json.dumps(s, indent=1))
+print(f"held-out perplexity: TradeFM {s['val_perplexity']:.0f} | unigram {s['unigram_perplexity']:.0f} | "
+      f"uniform {s['uniform_perplexity']:.0f}  ({s['step']} steps, {s['train_tokens_seen']} tokens, {s['minutes']} min)")
 PY
-echo "checkpoint: $OUT/run/final  (AutoModelForCausalLM.from_pretrained(\"$OUT/run/final\"))"
+
+echo "== 3/5 generate: 4 rollouts × 512 events after 256 real AAPL events"
+tradefm-generate --model "$OUT/run/final" --prompt data/lobster/AAPL_2012-06-21_34200000_57600000_message_1.csv.zst \
+  --prompt-events 256 --prompt-start 60000 --events 512 --rollouts 4 --seed 0 --out "$OUT/rollouts"
+
+echo "== 4/5 evaluate: held-out windows, TradeFM vs Compound Hawkes vs Zero-Intelligence, perplexity"
+tradefm-eval --model "$OUT/run/final" --data data/lobster --prepared "$OUT/prepared" --zero-shot "$OUT/zero_shot" \
+  --prompt-events 256 --events 256 --rollouts 2 --windows 3 --out "$OUT/report" > "$OUT/eval.log"
+sed -n '/## Summary/,/## Figures/p' "$OUT/report/report.md"
+
+echo "== 5/5 done"
+echo "checkpoint: $OUT/run/final   (AutoModelForCausalLM.from_pretrained(\"$OUT/run/final\"))"
+echo "rollouts:   $OUT/rollouts    report: $OUT/report/report.md"

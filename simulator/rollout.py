@@ -165,7 +165,7 @@ def generate_rollouts(model, tokenizer, prompt: Prompt, n_events: int, n_rollout
     bar = tqdm(total=n_events, desc="generate", unit="event", disable=not progress)
     produced = 0
     while produced < n_events:
-        chunk = min(n_events - produced, max(1, max_ctx // 2))
+        chunk = min(n_events - produced, max_ctx - min(ids.shape[1], max_ctx // 2))  # keep ≥ half as context
         keep = min(ids.shape[1], max_ctx - chunk)
         processor.begin_window(ids.shape[1] - keep)
         out = model.generate(ids[:, -keep:], context_provider=processor.context_provider,
