@@ -3,14 +3,14 @@
 It implements the endpoints that ``huggingface_hub`` 2.x, ``transformers`` and ``datasets`` call to upload
 (``whoami-v2``, ``repos/create``, ``branch``, ``validate-yaml``, ``preupload``, the Git LFS ``batch`` API with
 the "basic" transfer, ``commit``) and to download (repo info, ``refs``, ``commits``, ``tree``, ``paths-info``,
-``resolve`` with ``Range``), with the error headers (``X-Error-Code``) the clients turn into
+``resolve``), with the error headers (``X-Error-Code``) the clients turn into
 ``RepositoryNotFoundError`` / ``RevisionNotFoundError`` / ``EntryNotFoundError``.
 
 What it models: repositories of each type, private ones, branches, commits as immutable snapshots
 (revisions are branch names or commit ids), LFS objects by sha256, bearer-token users with organisations
 and write rights on their namespaces, atomic commits (a commit that fails changes nothing; LFS objects
 uploaded for it stay unreferenced). What it does not: pull requests, tags, Xet storage (clients must run
-with ``HF_HUB_DISABLE_XET=1``), pagination, rate limits, persistence.
+with ``HF_HUB_DISABLE_XET=1``), pagination, ``Range`` requests, rate limits, persistence.
 
 Use ``HubServer().start()`` (a free port on 127.0.0.1) and point clients at ``server.url`` through
 ``HF_ENDPOINT`` *before* they import ``huggingface_hub`` (it reads the variable at import time).
@@ -202,7 +202,8 @@ class HubState:
         for path in deleted:
             files.pop(path)
         files.update(added)
-        seed = json.dumps([repo.repo_id, branch, title, next(self._counter), sorted((p, b.oid) for p, b in files.items())])
+        tree = sorted((p, b.oid) for p, b in files.items())
+        seed = json.dumps([repo.repo_id, branch, title, next(self._counter), tree])
         oid = hashlib.sha1(seed.encode()).hexdigest()
         repo.commits[oid] = Commit(oid, head.oid if head else None, title, message, author, _now(), files)
         repo.branches[branch] = oid
@@ -218,14 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", ""):
-            chunks = []
-            while (size := int(self.rfile.readline().split(b";")[0], 16)) > 0:
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            self.rfile.readline()
-            return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))  # the clients always send a length
 
     def _send(self, status: int, body: bytes = b"", headers: dict | None = None,
               content_type: str = "application/json"):
@@ -386,17 +380,10 @@ class _Handler(BaseHTTPRequestHandler):
         blob = commit.files.get(path)
         if blob is None:
             raise HubError(404, f"Entry not found: {path}", "EntryNotFound")
-        headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{blob.oid}"', "Accept-Ranges": "bytes"}
+        headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{blob.oid}"'}
         if blob.lfs:
             headers.update({"X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(len(blob.content))})
-        content, status = blob.content, 200
-        ranges = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", ""))
-        if ranges and content:
-            start = int(ranges.group(1)) if ranges.group(1) else max(0, len(content) - int(ranges.group(2)))
-            end = min(int(ranges.group(2)), len(content) - 1) if ranges.group(1) and ranges.group(2) else len(content) - 1
-            headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
-            content, status = content[start:end + 1], 206
-        self._send(status, content, headers, "application/octet-stream")
+        self._send(200, blob.content, headers, "application/octet-stream")
 
     # ------------------------------------------------------------ uploading
     def _branch_head(self, repo: Repo, rev: str) -> Commit:

@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from datasets import load_from_disk
-from huggingface_hub import ModelCard
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
+from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 from safetensors.torch import load_file, save_file
 
 from data_prep.features import session_features, sessions, traded_volume
@@ -308,6 +309,37 @@ def test_offline_reload_from_the_cache_after_the_server_stops(hub_server, pulled
         hub_server.start()  # same repositories, new port, for the tests after this one
     assert out["weights_identical"] and out["vocab"] == 16388
     assert out["rows"] == {s: d.num_rows for s, d in load_from_disk(str(prepared)).items()}
+
+
+def test_the_test_hub_answers_browsing_history_and_deletes_like_the_hub(hub_server):
+    """The server's other endpoints, driven by the real client (explicit endpoint, no LFS involved)."""
+    api = HfApi(endpoint=hub_server.url, token=TEST_TOKEN)
+    repo = f"{TEST_ORG}/browse"
+    api.create_repo(repo)
+    api.create_commit(repo, [CommitOperationAdd("a/b/c.json", b"{}"), CommitOperationAdd("a/d.txt", b"d"),
+                             CommitOperationAdd("e.txt", b"e")], commit_message="add")
+    api.create_branch(repo, branch="old")
+    api.delete_file("a/d.txt", repo, commit_message="rm d")
+    api.delete_folder("a/b", repo, commit_message="rm b")
+
+    assert api.list_repo_files(repo) == [".gitattributes", "e.txt"]
+    assert sorted(api.list_repo_files(repo, revision="old")) == [".gitattributes", "a/b/c.json", "a/d.txt", "e.txt"]
+    assert [c.title for c in api.list_repo_commits(repo)] == ["rm b", "rm d", "add", "initial commit"]
+    refs = api.list_repo_refs(repo)
+    assert {b.name for b in refs.branches} == {"main", "old"}
+    info = api.get_paths_info(repo, ["a", "a/d.txt", "missing.txt"], revision="old", expand=True)
+    assert [(type(i).__name__, i.path, i.last_commit.title) for i in info] == [
+        ("RepoFolder", "a", "add"), ("RepoFile", "a/d.txt", "add")]
+    tree = {e.path: e for e in api.list_repo_tree(repo, "a", recursive=True, revision="old", expand=True)}
+    assert set(tree) == {"a/b", "a/b/c.json", "a/d.txt"} and tree["a/b/c.json"].size == 2
+    with pytest.raises(RemoteEntryNotFoundError):
+        list(api.list_repo_tree(repo, "a"))  # gone on main
+    with pytest.raises(RevisionNotFoundError):
+        api.list_repo_files(repo, revision="nope")
+    api.create_repo(f"{TEST_ORG}/secret", private=True)
+    assert api.repo_info(f"{TEST_ORG}/secret").private
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub_server.url, token=False).repo_info(f"{TEST_ORG}/secret")  # invisible without a token
 
 
 # ---------------------------------------------------------------------------------------------- bad input
