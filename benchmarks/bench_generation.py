@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def timed_processor():
     for name in ("context_provider", "__call__"):
         original = getattr(MarketSimulatorLogitsProcessor, name)
 
+        @functools.wraps(original)  # LogitsProcessorList inspects the signature of __call__
         def wrapper(self, *args, _original=original, **kwargs):
             start = time.perf_counter()
             try:

@@ -54,6 +54,8 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
     def __init__(self, tokenizer, books: list[OrderBook], prompt_context, start_ts_ns, p_open, average_daily_volume,
                  flag: int = 0, mid_mode: str = "book", seed: int = 0, value_mode: str = "sample",
                  agent: Callable[[int, OrderBook, int], None] | None = None):
+        if flag not in (0, 1):
+            raise ValueError(f"flag must be 0 (market) or 1 (participant), got {flag!r}")
         if value_mode not in ("sample", "center"):
             raise ValueError(f"value_mode must be 'sample' or 'center', got {value_mode!r}")
         self.tokenizer, self.books, self.mid_mode, self.value_mode, self.agent = tokenizer, books, mid_mode, value_mode, agent
@@ -68,6 +70,15 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         self.window_start = 0
         self.records: list[list[dict]] = [[] for _ in books]
         n = tokenizer.n_event_tokens
+        # per-token lookup tables, so that the hot loop does no array work per token
+        decoded = tokenizer.decode_events(np.arange(n))
+        self._fields = {}
+        for name in ("price_offset", "size", "inter_arrival"):
+            bins = tokenizer.bins[name]
+            self._fields[name] = (bins, bins.forward(decoded[f"{name}_low"]), bins.forward(decoded[f"{name}_high"]),
+                                  decoded[name])
+        self._action, self._side = decoded["action_id"], decoded["side_id"]
+        self._tier = np.broadcast_to(tokenizer.liquidity_tier(self.adv), len(books))
         block = n // 4  # ids per (action, side): see tokenization Eq. 1
         self.cancel_ranges = [(2 * block, 3 * block), (3 * block, 4 * block)]  # cancel-buy, cancel-sell
         self.n_event_tokens = n
@@ -79,25 +90,19 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
 
     def _context_row(self, row: int) -> np.ndarray:
         mid = reference_mid(self.books[row], self.mid_mode)
-        dp = (mid - self.p_open[row]) / self.p_open[row]
-        context, _ = self.tokenizer.context_ids(np.array([dp]), self.adv[row], self.flag)
-        return context[0]
+        dp_bin = self.tokenizer.bins["mid_return_open"].digitize(np.array([(mid - self.p_open[row]) / self.p_open[row]]))[0]
+        return np.array([self._tier[row], self.flag, dp_bin[0]], dtype=np.int64)
 
     def event_values(self, row: int, token: int) -> tuple[int, int, float, float, float]:
         """(action_id, side_id, δp fraction, size shares, Δt seconds) for one token (module docstring)."""
-        d = self.tokenizer.decode_events(np.array([token]))
-        if self.value_mode == "center":
-            return (int(d["action_id"][0]), int(d["side_id"][0]), float(d["price_offset"][0]), float(d["size"][0]),
-                    float(d["inter_arrival"][0]))
         values = []
-        for name in ("price_offset", "size", "inter_arrival"):
-            bins = self.tokenizer.bins[name]
-            lo, hi = bins.forward(d[f"{name}_low"]), bins.forward(d[f"{name}_high"])
-            if np.isfinite(lo[0]) and np.isfinite(hi[0]) and hi[0] > lo[0]:
-                values.append(float(bins.inverse(self.rngs[row].uniform(lo[0], hi[0]))))
+        for bins, low, high, representative in self._fields.values():
+            lo, hi = low[token], high[token]
+            if self.value_mode == "sample" and np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+                values.append(float(bins.inverse(self.rngs[row].uniform(lo, hi))))
             else:
-                values.append(float(d[name][0]))
-        return int(d["action_id"][0]), int(d["side_id"][0]), *values
+                values.append(float(representative[token]))
+        return int(self._action[token]), int(self._side[token]), *values
 
     def context_provider(self, input_ids: torch.LongTensor) -> torch.LongTensor:
         """Apply every not-yet-applied token of ``input_ids`` (B, T) and return the context ids (B, T, 3)
