@@ -125,11 +125,19 @@ def _check_weights(directory: Path, config: TradeFMConfig) -> int:
     return sum(int(torch.Size(shape).numel()) for shape in stored.values())
 
 
+def _check_code_files(directory: Path, names: tuple[str, ...]):
+    for name in names:
+        if not (directory / name).exists():
+            raise PublishError(f"{directory / name}: missing (trust_remote_code loading needs it); "
+                               "save_pretrained() copies it")
+
+
 def _check_tokenizer(directory: Path, config: TradeFMConfig) -> dict:
     """Load the tokenizer (which validates its calibration JSON) and check it fits the model."""
     if not (directory / TOKENIZER_FILE).exists():
         raise PublishError(f"{directory}: no tokenizer ({TOKENIZER_FILE}); save the calibrated TradeFMTokenizer "
                            "next to the model with tokenizer.save_pretrained(directory)")
+    _check_code_files(directory, TOKENIZER_CODE_FILES)
     tokenizer_config = _read_json(directory / "tokenizer_config.json", required=True)
     if "AutoTokenizer" not in tokenizer_config.get("auto_map", {}):
         raise PublishError(f"{directory / 'tokenizer_config.json'}: field 'auto_map' lacks AutoTokenizer, so "
@@ -173,10 +181,7 @@ def validate_checkpoint(directory: str | Path) -> CheckpointInfo:
     missing_auto = [name for name in AUTO_CLASSES if name not in raw.get("auto_map", {})]
     if missing_auto:
         raise PublishError(f"{directory / 'config.json'}: field 'auto_map' lacks {missing_auto}")
-    for name in MODEL_CODE_FILES + TOKENIZER_CODE_FILES:
-        if not (directory / name).exists():
-            raise PublishError(f"{directory / name}: missing (trust_remote_code loading needs it); "
-                               "save_pretrained() copies it")
+    _check_code_files(directory, MODEL_CODE_FILES)
     try:
         config = TradeFMConfig.from_pretrained(str(directory))
     except (ValueError, TypeError) as err:
