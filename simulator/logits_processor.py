@@ -60,7 +60,9 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
             raise ValueError(f"value_mode must be 'sample' or 'center', got {value_mode!r}")
         self.tokenizer, self.books, self.mid_mode, self.value_mode, self.agent = tokenizer, books, mid_mode, value_mode, agent
         prompt_context = np.asarray(prompt_context, dtype=np.int64)
-        self.context = [list(row) for row in prompt_context]  # per row: context of every absolute position
+        # (B, capacity, 3) context of every absolute position; grows by doubling
+        self._context = np.zeros((len(books), max(64, 2 * prompt_context.shape[1]), 3), dtype=np.int64)
+        self._context[:, :prompt_context.shape[1]] = prompt_context
         self.ts_ns = [int(t) for t in np.broadcast_to(start_ts_ns, len(books))]
         self.p_open = np.broadcast_to(np.asarray(p_open, dtype=np.float64), len(books))
         self.adv = np.broadcast_to(np.asarray(average_daily_volume, dtype=np.float64), len(books))
@@ -108,11 +110,15 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         """Apply every not-yet-applied token of ``input_ids`` (B, T) and return the context ids (B, T, 3)
         of all its positions (see the module docstring)."""
         end = self.window_start + input_ids.shape[1]
+        if end > self._context.shape[1]:
+            grown = np.zeros((len(self.books), 2 * end, 3), dtype=np.int64)
+            grown[:, :self._context.shape[1]] = self._context
+            self._context = grown
         for pos in range(self.applied, end):
             for row, book in enumerate(self.books):
                 if self.agent is not None:
                     self.agent(row, book, self.ts_ns[row])
-                self.context[row].append(self._context_row(row))
+                self._context[row, pos] = self._context_row(row)
                 action, side, price_offset, size, inter_arrival = self.event_values(
                     row, int(input_ids[row, pos - self.window_start]))
                 self.ts_ns[row] += int(round(inter_arrival * 1e9))
@@ -121,8 +127,12 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
                               inter_arrival=inter_arrival)
                 self.records[row].append(record)
         self.applied = max(self.applied, end)
-        ctx = np.stack([np.stack(c[self.window_start:end]) for c in self.context])
-        return torch.as_tensor(ctx, dtype=torch.long, device=input_ids.device)
+        return torch.as_tensor(self._context[:, self.window_start:end], device=input_ids.device)
+
+    @property
+    def context(self) -> np.ndarray:
+        """(B, positions applied so far, 3) int64: the context of every prompt and generated position."""
+        return self._context[:, :self.applied]
 
     sync = context_provider
 

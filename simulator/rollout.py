@@ -180,7 +180,7 @@ def generate_rollouts(model, tokenizer, prompt: Prompt, n_events: int, n_rollout
     rollouts = []
     for row in range(n_rollouts):
         records = processor.records[row]
-        context = np.stack(processor.context[row][len(prompt.input_ids):len(prompt.input_ids) + len(records)])
+        context = processor.context[row, len(prompt.input_ids):len(prompt.input_ids) + len(records)]
         tokens = pa.table({
             **{k: [r[k] for r in records] for k in ("token", "action_id", "side_id", "price_offset", "inter_arrival",
                                                     "ts_ns", "price", "size", "order_id", "executed", "cancelled")},

@@ -138,3 +138,21 @@ def test_cli_writes_parquet_and_lobster_that_read_back(tmp_path, model, tokenize
     live = lobster.filter(lobster.column("is_snapshot").to_numpy() == False)  # noqa: E712
     assert live.num_rows == events.num_rows
     np.testing.assert_allclose(live.column("price").to_numpy(), events.column("price").to_numpy(), atol=1e-9)
+
+
+def test_agent_orders_reach_the_book_and_the_context(model, tokenizer, prompt):
+    seen = {}
+
+    def agent(row, book, ts_ns):
+        if row not in seen:  # once per rollout: a participant bid one tick above the best bid
+            book.add(0, book.best_bid() + 1, 500, ts_ns, participant=True)
+            seen[row] = book.mid()
+
+    rollout = generate_rollouts(model, tokenizer, prompt, n_events=10, n_rollouts=1, seed=0, agent=agent,
+                                progress=False)[0]
+    events = rollout.events.to_pandas()
+    assert events.participant.sum() >= 1 and events[events.participant].iloc[0]["size"] == 500
+    dp = (seen[0] - prompt.p_open) / prompt.p_open
+    expected = tokenizer.context_ids(np.array([dp]), prompt.average_daily_volume)[0][0]
+    first = rollout.tokens.slice(0, 1).select(["liquidity", "flag", "mid_return_bin"]).to_pandas().to_numpy()[0]
+    np.testing.assert_array_equal(first, expected)  # the model's first context already reflects the agent's order
