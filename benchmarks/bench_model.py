@@ -1,7 +1,8 @@
 """Model benchmarks (issue 3).
 
 1. Training step time of TradeFM beside ``LlamaForCausalLM`` of the same dimensions (same hidden size,
-   layers, heads, MLP, vocabulary), in one run: tokens/s of each and the ratio (target ≤ 1.1×).
+   layers, heads, MLP, vocabulary), in one run with the steps interleaved: median tokens/s of each and
+   the ratio (target ≤ 1.1×).
 2. Peak memory (max RSS growth) of one ``500m`` forward pass at batch 1 × 1024 on CPU, in a fresh
    subprocess so the figure is not polluted by step 1.
 
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -35,17 +37,22 @@ print(f"{params} {before / 1024:.0f} {after / 1024:.0f}")
 """
 
 
-def step_time(model, inputs: dict, steps: int) -> float:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    model.train()
-    for i in range(steps + 2):  # two warm-up steps
-        if i == 2:
+def step_times(models: dict, inputs: dict, steps: int) -> dict[str, float]:
+    """Median seconds per training step (forward, backward, AdamW) of each model. Steps alternate between
+    the models so that load from other processes on a shared machine falls on both alike."""
+    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4) for name, model in models.items()}
+    times = {name: [] for name in models}
+    for i in range(steps + 2):  # two warm-up steps each
+        for name, model in models.items():
+            model.train()
             start = time.perf_counter()
-        loss = model(**inputs, labels=inputs["input_ids"]).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    return (time.perf_counter() - start) / steps
+            loss = model(**inputs[name], labels=inputs[name]["input_ids"]).loss
+            loss.backward()
+            optimizers[name].step()
+            optimizers[name].zero_grad()
+            if i >= 2:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main():
@@ -65,8 +72,9 @@ def main():
     ids = torch.randint(0, 16384, (args.batch_size, args.seq_len))
     ctx = torch.stack([torch.randint(0, n, (args.batch_size, args.seq_len)) for n in config.context_vocab_sizes], -1)
     tokens = args.batch_size * args.seq_len
-    t_llama = step_time(llama, {"input_ids": ids}, args.steps)
-    t_tradefm = step_time(tradefm, {"input_ids": ids, "context_ids": ctx}, args.steps)
+    times = step_times({"llama": llama, "tradefm": tradefm},
+                       {"llama": {"input_ids": ids}, "tradefm": {"input_ids": ids, "context_ids": ctx}}, args.steps)
+    t_llama, t_tradefm = times["llama"], times["tradefm"]
     print(f"preset {args.preset}: batch {args.batch_size} x {args.seq_len}, {torch.get_num_threads()} threads")
     print(f"  LlamaForCausalLM   {t_llama * 1000:8.1f} ms/step  {tokens / t_llama:10,.0f} tokens/s  "
           f"({sum(p.numel() for p in llama.parameters()) / 1e6:.2f} M params)")
