@@ -1,6 +1,6 @@
 """Compound Hawkes baseline (TradeFM §9, after Jain et al. 2024): a 4-dimensional Hawkes process over
 buy-add, buy-cancel, sell-add, sell-cancel with sum-of-exponentials kernels, and marks per dimension
-(Gaussian-mixture δp, exponential volume: :class:`evaluation.marks.MarkModel`).
+(Gaussian-mixture δp, exponential volume: :class:`evaluation.event_marks.EventMarks`).
 
 Intensity of dimension m (events/s):
 
@@ -28,7 +28,8 @@ import numpy as np
 import pyarrow as pa
 from scipy import optimize
 
-from .marks import DIMENSIONS, MarkModel
+from .event_marks import EventMarks
+from .marks import DIMENSIONS
 from .streams import event_stream, training_events
 
 DEFAULT_DECAYS = (3000.0, 300.0, 30.0, 3.0, 0.3)
@@ -130,7 +131,7 @@ class CompoundHawkes:
 
     name = "hawkes"
 
-    def __init__(self, mu, alpha, decays, marks: MarkModel, fit_info: dict | None = None):
+    def __init__(self, mu, alpha, decays, marks: EventMarks, fit_info: dict | None = None):
         self.mu = np.asarray(mu, dtype=np.float64)
         self.alpha = np.asarray(alpha, dtype=np.float64)
         self.decays = np.asarray(decays, dtype=np.float64)
@@ -150,11 +151,11 @@ class CompoundHawkes:
 
         Raises:
             DataFormatError / ValueError: see :func:`evaluation.streams.training_events`,
-                :func:`fit_sum_exp_hawkes` and :meth:`evaluation.marks.MarkModel.fit`.
+                :func:`fit_sum_exp_hawkes` and :meth:`evaluation.event_marks.EventMarks.fit`.
         """
         events = training_events(segments)
         mu, alpha, info = fit_sum_exp_hawkes(events.times_s, events.dimension, events.duration_s, decays)
-        marks = MarkModel.fit(events.dimension, events.price_offset, events.size, n_components, seed)
+        marks = EventMarks.fit(events.dimension, events.price_offset, events.size, n_components, seed)
         model = cls(mu, alpha, decays, marks)
         model.fit_info = {**info, "n_events": int(len(events.times_s)), "duration_s": events.duration_s,
                           "n_segments": events.n_segments, "spectral_radius": model.spectral_radius()}
@@ -230,5 +231,5 @@ class CompoundHawkes:
         state = json.loads(text)
         if state.get("type") != cls.name:
             raise ValueError(f"not a {cls.name} baseline: type {state.get('type')!r}")
-        return cls(state["mu"], state["alpha"], state["decays"], MarkModel.from_dict(state["marks"]),
+        return cls(state["mu"], state["alpha"], state["decays"], EventMarks.from_dict(state["marks"]),
                    state["fit_info"])

@@ -21,7 +21,8 @@ import pyarrow as pa
 from data_prep.features import sessions
 from data_prep.schema import DataFormatError
 
-from .marks import MarkModel, dimension_of
+from .event_marks import EventMarks
+from .marks import dimension_of
 
 TRAINING_COLUMNS = ("ts_recv", "action_id", "side_id", "price_offset", "size")
 """Feature columns the baselines are fitted on."""
@@ -108,7 +109,7 @@ def training_events(segments: pa.Table | Mapping | Sequence[pa.Table | Mapping])
                           len(times), offset)
 
 
-def event_stream(times_s: np.ndarray, dimension: np.ndarray, marks: MarkModel, rng: np.random.Generator,
+def event_stream(times_s: np.ndarray, dimension: np.ndarray, marks: EventMarks, rng: np.random.Generator,
                  start_ts_ns: int = 0) -> pa.Table:
     """A baseline's output table (:data:`STREAM_SCHEMA`).
 

@@ -1,7 +1,7 @@
 """Zero-Intelligence baseline (TradeFM §9): events independent of each other and of the book — the event
 dimension (buy-add, buy-cancel, sell-add, sell-cancel) drawn from its empirical frequencies, inter-arrival
 times exponential, δp from a Gaussian mixture and volume exponential per dimension
-(:class:`evaluation.marks.MarkModel`, shared with the Compound Hawkes baseline).
+(:class:`evaluation.event_marks.EventMarks`, shared with the Compound Hawkes baseline).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from .marks import DIMENSIONS, MarkModel
+from .event_marks import EventMarks
+from .marks import DIMENSIONS
 from .streams import event_stream, training_events
 
 
@@ -25,7 +26,7 @@ class ZeroIntelligence:
 
     name = "zero_intelligence"
 
-    def __init__(self, probabilities, rate: float, marks: MarkModel, fit_info: dict | None = None):
+    def __init__(self, probabilities, rate: float, marks: EventMarks, fit_info: dict | None = None):
         self.probabilities = np.asarray(probabilities, dtype=np.float64)
         self.rate, self.marks, self.fit_info = float(rate), marks, fit_info or {}
         if self.probabilities.shape != (len(DIMENSIONS),) or not np.isclose(self.probabilities.sum(), 1.0):
@@ -42,14 +43,14 @@ class ZeroIntelligence:
 
         Raises:
             DataFormatError / ValueError: see :func:`evaluation.streams.training_events` and
-                :meth:`evaluation.marks.MarkModel.fit`; ValueError when the events span no time.
+                :meth:`evaluation.event_marks.EventMarks.fit`; ValueError when the events span no time.
         """
         events = training_events(segments)
         if not events.duration_s > 0:
             raise ValueError("training events span no time: cannot fit an inter-arrival rate")
         n = len(events.times_s)
         probabilities = np.bincount(events.dimension, minlength=len(DIMENSIONS)) / n
-        marks = MarkModel.fit(events.dimension, events.price_offset, events.size, n_components, seed)
+        marks = EventMarks.fit(events.dimension, events.price_offset, events.size, n_components, seed)
         return cls(probabilities, (n - events.n_segments) / events.duration_s, marks,
                    {"n_events": n, "duration_s": events.duration_s, "n_segments": events.n_segments})
 
@@ -76,4 +77,4 @@ class ZeroIntelligence:
         state = json.loads(text)
         if state.get("type") != cls.name:
             raise ValueError(f"not a {cls.name} baseline: type {state.get('type')!r}")
-        return cls(state["probabilities"], state["rate"], MarkModel.from_dict(state["marks"]), state["fit_info"])
+        return cls(state["probabilities"], state["rate"], EventMarks.from_dict(state["marks"]), state["fit_info"])

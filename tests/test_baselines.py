@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
+from scipy import stats
 
 from data_prep.features import session_features, sessions, traded_volume
 from data_prep.lobster import PRICE_DIVISOR
@@ -13,7 +14,7 @@ from data_prep.schema import DataFormatError
 from data_prep.sources import read_events
 from evaluation.baseline_rollout import TOKEN_COLUMNS, apply_stream, rollout
 from evaluation.hawkes import CompoundHawkes, fit_sum_exp_hawkes
-from evaluation.marks import MarkModel
+from evaluation.event_marks import EventMarks
 from evaluation.streams import STREAM_SCHEMA, TRAINING_COLUMNS, training_events
 from evaluation.zero_intelligence import ZeroIntelligence
 from simulator.book import OrderBook
@@ -21,6 +22,7 @@ from simulator.book import OrderBook
 from .conftest import DATA, TEST_DATA
 
 AMZN = DATA / "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv.zst"
+ES = DATA / "databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst"
 BOOK_SLICE = TEST_DATA / "lobster/AMZN_2012-06-21_34200000_34260000_orderbook_1.csv"
 
 MU = np.array([0.5, 0.3, 0.5, 0.3])
@@ -47,6 +49,26 @@ def _real_book() -> OrderBook:
     row = pcsv.read_csv(BOOK_SLICE, read_options=pcsv.ReadOptions(column_names=["a", "as", "b", "bs"])).to_pylist()[0]
     return OrderBook.from_levels([row["b"] / PRICE_DIVISOR], [row["bs"]], [row["a"] / PRICE_DIVISOR], [row["as"]],
                                  tick_size=0.01, ts_ns=0)
+
+
+# ---------------------------------------------------------------------------- marks
+
+
+@pytest.mark.parametrize("path", [AMZN, ES])
+def test_marks_reproduce_real_price_offsets_and_sizes(path):
+    session = sessions(read_events(path))[0]
+    events = training_events(session_features(session, traded_volume(session))[0])
+    marks = EventMarks.fit(events.dimension, events.price_offset, events.size)
+    price_offset, size = marks.sample(events.dimension, np.random.default_rng(0))
+    for d in range(4):
+        real = events.price_offset[events.dimension == d]
+        lo, hi = np.percentile(real, [0.5, 99.5])
+        real = real[(real >= lo) & (real <= hi)]  # the fitted range
+        generated = price_offset[events.dimension == d]
+        assert generated.std() == pytest.approx(real.std(), rel=0.05)  # no variance floor (σ ≈ 4e-4 on AMZN)
+        assert stats.ks_2samp(real, generated).statistic < (0.05 if path == AMZN else 0.2)  # ES: δp on a tick grid
+        assert size[events.dimension == d].mean() == pytest.approx(events.size[events.dimension == d].mean(), rel=0.04)
+    assert size.min() >= 1 and EventMarks.from_dict(marks.to_dict()).to_dict() == marks.to_dict()
 
 
 # ---------------------------------------------------------------------------- Hawkes process
@@ -196,7 +218,7 @@ def test_rollout_through_the_simulator(fitted, name):
 def test_rollout_skips_cancels_on_an_empty_side():
     book = _real_book()
     bid_volume = book.volume(0)
-    only_buy_cancels = ZeroIntelligence([0, 1, 0, 0], 1.0, MarkModel(
+    only_buy_cancels = ZeroIntelligence([0, 1, 0, 0], 1.0, EventMarks(
         [{"weights": [1.0], "means": [0.0], "stds": [1e-4]}] * 4, [30.0] * 4))
     result = rollout(only_buy_cancels, book, 200, seed=0)
     tokens = result.tokens
