@@ -125,7 +125,8 @@ class CompoundHawkes:
 
     Args:
         mu: (4,) baseline rates, events/s. alpha: (4, 4, J) kernel weights (see the module docstring).
-        decays: (J,) decay rates, 1/s. marks: per-dimension δp and size model.
+        decays: (J,) decay rates, 1/s. marks: per-dimension δp and size model (``None`` is enough for
+            :meth:`simulate` and :meth:`log_likelihood`).
         fit_info: what the fit reported (events, duration, log-likelihood, convergence, spectral radius).
     """
 
