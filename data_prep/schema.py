@@ -106,3 +106,17 @@ def char_codes(column: pa.ChunkedArray | pa.Array) -> "np.ndarray":
         raise ValueError("expected one-character codes")
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset:array.offset + len(array)]
     return np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets]
+
+
+def char_array(codes: "np.ndarray") -> pa.StringArray:
+    """(N,) uint8 ASCII codes → one-character string column, the inverse of :func:`char_codes` (no Python objects).
+
+    Bytes outside ASCII (≥ 128, not valid UTF-8 alone) become ``"?"``, which is no action or side code, so the
+    event checks still reject the row.
+    """
+    import numpy as np
+
+    codes = np.asarray(codes, dtype=np.uint8)
+    codes = np.where(codes < 128, codes, np.uint8(ord("?"))).astype(np.uint8)
+    offsets = np.arange(len(codes) + 1, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), len(codes), [None, pa.py_buffer(offsets), pa.py_buffer(codes)])

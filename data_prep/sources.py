@@ -1,11 +1,11 @@
 """Input discovery and format dispatch: files, directories and globs → normalized events.
 
-Recognized names:
+Recognized files (:func:`source_format`):
 
-* Databento MBO: ``*.dbn``, ``*.dbn.zst`` and Databento CSV (``*.csv``, ``*.csv.zst`` whose first line is
-  Databento's MBO header) → :func:`data_prep.databento.read_databento`;
-* LOBSTER: ``TICKER_YYYY-MM-DD_start_end_message_L.csv[.zst]`` → :func:`data_prep.lobster.read_lobster`
-  (orderbook files are companions of their message file, never sources of their own).
+* Databento MBO: ``*.dbn``, ``*.dbn.zst``, ``*.mbo.csv``, ``*.mbo.csv.zst``, and any other ``*.csv[.zst]``
+  whose header row holds Databento's MBO columns → :func:`data_prep.databento.read_databento`;
+* LOBSTER: ``TICKER_YYYY-MM-DD_start_end_message_L.csv[.zst]`` → :func:`data_prep.lobster.read_lobster`.
+  Orderbook files are companions of their message file (its opening book), never sources of their own.
 """
 
 from __future__ import annotations
@@ -15,20 +15,35 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .databento import read_databento
+from .databento import CSV_FIELDS, read_databento
 from .lobster import NAME as LOBSTER_NAME
-from .lobster import read_lobster
+from .lobster import message_path, read_lobster
 from .schema import DataFormatError
 
-SUFFIXES = (".dbn", ".dbn.zst", ".csv", ".csv.zst")
+DBN_SUFFIXES = (".dbn", ".dbn.zst")
+CSV_SUFFIXES = (".csv", ".csv.zst")
 
 
-def _is_source(path: Path) -> bool:
-    name = path.name
-    if not name.endswith(SUFFIXES):
-        return False
+def _header(path: Path) -> list[str]:
+    """Column names of a CSV's first line (empty if unreadable)."""
+    try:
+        with pa.input_stream(path, compression="zstd" if path.suffix == ".zst" else None) as stream:
+            return stream.read(1 << 16).split(b"\n", 1)[0].decode(errors="replace").strip().split(",")
+    except OSError:
+        return []
+
+
+def source_format(path: Path) -> str | None:
+    """``"databento"``, ``"lobster"``, ``"orderbook"`` (a LOBSTER companion) or None (not a data file)."""
+    name = Path(path).name
     match = LOBSTER_NAME.match(name)
-    return not (match and match["kind"] == "orderbook")
+    if match:
+        return "lobster" if match["kind"] == "message" else "orderbook"
+    if name.endswith(DBN_SUFFIXES) or name.endswith((".mbo.csv", ".mbo.csv.zst")):
+        return "databento"
+    if name.endswith(CSV_SUFFIXES) and set(CSV_FIELDS) <= set(_header(Path(path))):
+        return "databento"
+    return None
 
 
 def expand_paths(spec) -> list[Path]:
@@ -38,12 +53,13 @@ def expand_paths(spec) -> list[Path]:
         spec: a path or glob string, a ``Path``, or a list of them.
 
     Returns:
-        Sorted, de-duplicated list of data files (LOBSTER orderbook files left out: they are read with
-        their message file). Explicitly named files are kept whatever their name; a directory or glob
-        contributes only recognized data files.
+        Sorted, de-duplicated data files. Directories and globs contribute only recognized files
+        (:func:`source_format`); an explicitly named file is kept whatever its name (reading it names the
+        problem), except a LOBSTER orderbook file, which stands for its message file.
 
     Raises:
-        FileNotFoundError: an explicitly named file or directory does not exist.
+        FileNotFoundError: an explicitly named file or directory does not exist, or an orderbook file has no
+            message file.
     """
     items = spec if isinstance(spec, (list, tuple)) else [spec]
     found: set[Path] = set()
@@ -51,27 +67,34 @@ def expand_paths(spec) -> list[Path]:
         text = str(item)
         path = Path(text)
         if glob.has_magic(text):
-            found.update(p for p in map(Path, glob.glob(text, recursive=True)) if p.is_file() and _is_source(p))
+            candidates = [Path(p) for p in glob.glob(text, recursive=True)]
         elif path.is_dir():
-            found.update(p for p in path.rglob("*") if p.is_file() and _is_source(p))
+            candidates = list(path.rglob("*"))
         elif path.is_file():
+            if source_format(path) == "orderbook":
+                path = message_path(path)
+                if not path.is_file():
+                    raise FileNotFoundError(f"{text}: orderbook file without its message file {path.name}")
             found.add(path)
+            continue
         else:
             raise FileNotFoundError(f"no such file or directory: {text}")
+        found.update(p for p in candidates if p.is_file() and source_format(p) in ("databento", "lobster"))
     return sorted(found)
 
 
 def read_events(path) -> pa.Table:
-    """Read one data file into EVENT_SCHEMA, choosing the reader from the file name (and CSV header).
+    """Read one data file into EVENT_SCHEMA, choosing the reader by :func:`source_format`.
 
     Raises:
         DataFormatError: unrecognized file, or any reader error (naming file, row and field).
     """
     path = Path(path)
-    name = path.name
-    if LOBSTER_NAME.match(name):
-        return read_lobster(path)
-    if name.endswith((".dbn", ".dbn.zst", ".csv", ".csv.zst")):
+    kind = source_format(path)
+    if kind in ("lobster", "orderbook"):
+        return read_lobster(path)  # an orderbook file: an error pointing to its message file
+    if kind == "databento":
         return read_databento(path)
-    raise DataFormatError(path, "unrecognized file: expected Databento MBO (.dbn[.zst], .csv[.zst]) or a "
-                                "LOBSTER message file (TICKER_YYYY-MM-DD_start_end_message_L.csv[.zst])")
+    raise DataFormatError(path, "unrecognized file: expected Databento MBO (.dbn[.zst], .mbo.csv[.zst] or a CSV "
+                                "with Databento's MBO header) or a LOBSTER message file "
+                                "(TICKER_YYYY-MM-DD_start_end_message_L.csv[.zst])")

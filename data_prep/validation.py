@@ -6,11 +6,12 @@ Every check names the file, the 0-based data row and the field of the first offe
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import zstandard
+import pyarrow.csv as pcsv
 
 from .schema import ACTIONS, EVENT_SCHEMA, SIDES, DataFormatError, char_codes
 
@@ -23,16 +24,78 @@ NEEDS_SIZE = ("A", "C", "M", "T", "F")
 def decompress(path: Path) -> bytes:
     """Whole file contents, zstd-decompressed when the name ends in ``.zst``.
 
+    pyarrow's zstd stream checks that the last frame is complete (``zstandard``'s stream reader returns a
+    truncated stream's prefix without error).
+
     Raises:
         DataFormatError: truncated or corrupt zstd stream; FileNotFoundError if the file is missing.
     """
-    with open(path, "rb") as f:
-        if path.suffix != ".zst":
-            return f.read()
-        try:
-            return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True).read()
-        except zstandard.ZstdError as err:
-            raise DataFormatError(path, f"corrupt or truncated zstd stream ({err})") from err
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with pa.input_stream(path, compression="zstd" if path.suffix == ".zst" else None) as stream:
+            return stream.read()
+    except OSError as err:
+        raise DataFormatError(path, f"corrupt or truncated zstd stream ({err})") from err
+
+
+def read_csv(path: Path, data: bytes, column_types: dict, column_names=None, nullable=()) -> pa.Table:
+    """Parse CSV text with pyarrow (vectorized), naming file, row and field of any value that does not fit.
+
+    Args:
+        path: the file, for messages.
+        data: the decompressed text.
+        column_types: name → Arrow type of the columns to keep; ``None`` lets pyarrow infer the type.
+        column_names: the column names when the text has no header row (LOBSTER), else ``None``.
+        nullable: columns that may hold empty fields (null); an empty field elsewhere is an error.
+
+    Returns:
+        The columns of ``column_types``; row *i* is the 0-based data row *i* (header excluded).
+
+    Raises:
+        DataFormatError: ragged rows, a value that does not convert (its row found by bisection, as pyarrow
+            reports none), or an empty required field.
+    """
+    def parse(types):
+        return pcsv.read_csv(io.BytesIO(data), read_options=pcsv.ReadOptions(column_names=column_names),
+                             convert_options=pcsv.ConvertOptions(include_columns=list(column_types),
+                                                                 column_types=types))
+
+    try:
+        table = parse({k: v for k, v in column_types.items() if v is not None})
+    except pa.ArrowInvalid as err:
+        if "conversion error" not in str(err):
+            raise DataFormatError(path, f"not a CSV of the expected layout ({err})") from err
+        raise _conversion_error(path, parse(dict.fromkeys(column_types, pa.string())), column_types) from err
+    for field in column_types:
+        column = table.column(field)
+        if field not in nullable and column.null_count:
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+            raise DataFormatError(path, "empty value", row=row, field=field)
+    return table
+
+
+def _conversion_error(path, strings: pa.Table, column_types: dict) -> DataFormatError:
+    """The first (row, field) whose text does not cast to its type: bisection, O(log N) casts per column."""
+    for field, type_ in column_types.items():
+        values = strings.column(field).combine_chunks()
+        if type_ is None or _casts(values, type_):
+            continue
+        lo, hi = 0, len(values)  # invariant: a bad value lies in values[lo:hi]
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if _casts(values.slice(lo, mid - lo), type_) else (lo, mid)
+        return DataFormatError(path, f"{values[lo].as_py()!r} is not a valid {type_}", row=lo, field=field)
+    return DataFormatError(path, "a value does not convert to its column type")
+
+
+def _casts(values: pa.Array, type_) -> bool:
+    try:
+        values.cast(type_)
+        return True
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
 
 
 def _first(mask: np.ndarray) -> int:

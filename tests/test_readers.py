@@ -2,8 +2,7 @@
 slices in ``tests/data`` (see its ATTRIBUTION.md) and bad input.
 
 Expected values come from the data READMEs (counts) or are recomputed here from the raw text independently of
-the readers (units, times, the opening book). Tests marked ``xfail(strict=True)`` record known reader defects:
-each one starts failing (XPASS) once its defect is fixed, so the marker is then removed.
+the readers (units, times, the opening book).
 """
 
 import datetime as dt
@@ -162,8 +161,6 @@ def test_instrument_falls_back_to_instrument_id(tmp_path, es_slice_lines):
     assert set(table.column("instrument").to_pylist()) == {"17077"}
 
 
-@pytest.mark.xfail(strict=True, reason="defect: every row gets the date of the file's first live record, so a "
-                                       "file spanning two UTC days is one session")
 def test_each_row_gets_the_utc_date_of_its_ts_recv(tmp_path, es_slice_lines):
     header, rows = es_slice_lines[0], es_slice_lines[1:]
     day = 86_400 * 10**9
@@ -274,8 +271,6 @@ def test_cross_trade_and_halt_rows(tmp_path):
     assert (events["price"][0], events["size"]) == (223.82, [300, 0])
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a halt's price code (-1 halt, 0 quoting, 1 resume) becomes a "
-                                       "price of -$0.0001 instead of undefined (NaN)")
 def test_halt_has_no_price(tmp_path):
     lines = text(AMZN_SLICE).splitlines()
     lines = with_row(lines, 101, [lines[101].split(",")[0], "7", "0", "0", "-1", "-1"])
@@ -294,6 +289,24 @@ def test_expand_paths_directories_globs_lists():
     assert expand_paths([str(AMZN), AMZN, DATA / "lobster"]) == sorted([AAPL, AMZN])
     with pytest.raises(FileNotFoundError):
         expand_paths(DATA / "missing.dbn.zst")
+
+
+def test_orderbook_files_stand_for_their_message_file(tmp_path):
+    orderbook = AMZN_SLICE.with_name(AMZN_SLICE.name.replace("_message_", "_orderbook_"))
+    assert expand_paths(orderbook) == [AMZN_SLICE]
+    with pytest.raises(DataFormatError, match="an orderbook file"):
+        read_events(orderbook)
+    lonely = tmp_path / orderbook.name
+    lonely.write_bytes(orderbook.read_bytes())
+    with pytest.raises(FileNotFoundError, match="without its message file"):
+        expand_paths(lonely)
+
+
+def test_directories_list_only_recognized_csv(tmp_path, es_slice_lines):
+    write(tmp_path / "notes.csv", ["a,b", "1,2"])
+    databento = write(tmp_path / "es.csv.zst", es_slice_lines)  # no .mbo in the name: told by its header
+    assert expand_paths(tmp_path) == [databento]
+    assert read_events(databento).equals(read_databento(ES_SLICE_CSV))
 
 
 def test_read_events_dispatches_by_name(es):
@@ -320,9 +333,6 @@ def first_row(lines, action, start):
     return next(i for i in range(start, len(lines) - 1) if lines[i + 1].split(",")[header.index("action")] == action)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: zstandard's stream reader returns a truncated stream's prefix "
-                                       "without error: DBN silently loses records, CSV fails with a misleading "
-                                       "parse error (pyarrow's zstd input stream raises 'Truncated compressed stream')")
 @pytest.mark.parametrize("source", [ES_DBN, ES_CSV, AMZN])
 def test_truncated_zstd_names_the_file(tmp_path, source):
     (tmp_path / source.name).write_bytes(source.read_bytes()[:300_000])
@@ -330,7 +340,6 @@ def test_truncated_zstd_names_the_file(tmp_path, source):
         read_events(tmp_path / source.name)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a DBN stream cut inside its last record loses that record silently")
 def test_dbn_cut_inside_a_record_is_an_error(tmp_path):
     (tmp_path / "cut.mbo.dbn").write_bytes(ES_SLICE_DBN.read_bytes()[:-10])
     with pytest.raises(DataFormatError, match="cut.mbo.dbn"):
@@ -345,8 +354,6 @@ def test_empty_files(tmp_path, name, data):
         read_events(tmp_path / name)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a header-only CSV reports 'expected integer ns or ISO-8601 "
-                                       "timestamps, got null' instead of saying it has no records")
 def test_header_only_csv_says_no_records(tmp_path, es_slice_lines):
     with pytest.raises(DataFormatError, match="no records"):
         read_databento(write(tmp_path / "x.mbo.csv", es_slice_lines[:1]))
@@ -378,8 +385,6 @@ def test_time_going_backwards_names_row(tmp_path, es_slice_lines):
         read_events(path)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: text that is no number, or an empty integer field, escapes as "
-                                       "pyarrow/ValueError without file, row and field")
 @pytest.mark.parametrize("field,value", [("size", "abc"), ("size", ""), ("order_id", ""), ("flags", "300")])
 def test_unparsable_value_names_row_and_field(tmp_path, es_slice_lines, field, value):
     path = write(tmp_path / "bad.mbo.csv", edited(es_slice_lines, 700, field, value))
@@ -429,14 +434,12 @@ def test_bad_lobster_files(tmp_path, amzn_lines):
         read_lobster(not_zstd, orderbook=False)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a negative order id wraps around to a uint64 near 2**64")
 def test_negative_lobster_order_id_is_an_error(tmp_path, amzn_lines):
     path = write(tmp_path / AMZN_SLICE.name, replaced(amzn_lines, 42, 2, "-5"))
     with pytest.raises(DataFormatError, match="row 42, field 'order_id'"):
         read_lobster(path, orderbook=False)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: pyarrow's conversion error names the column but not the row")
 def test_unparsable_lobster_value_names_row(tmp_path, amzn_lines):
     path = write(tmp_path / AMZN_SLICE.name, replaced(amzn_lines, 42, 3, "abc"))
     with pytest.raises(DataFormatError, match="row 42, field 'size'"):
