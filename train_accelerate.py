@@ -7,11 +7,13 @@ globs, which are then prepared first (on the main process) into ``OUTPUT_DIR/pre
 the paper's App. B.3 where it is stated (AdamW, linear schedule with warm-up, next-token cross-entropy) and
 standard practice where it is not (β = (0.9, 0.95), weight decay 0.1 on matrices only, gradient clipping 1.0).
 
-Outputs in ``--output-dir``: ``metrics.jsonl`` (one line per optimizer step: loss, lr, tokens; one per
-evaluation), ``rank_<i>.json`` (what each process trained on), ``checkpoints/step_<N>/`` (``save_state``;
-resume with ``--resume-from-checkpoint latest``), TensorBoard logs, and ``final/``: the model and tokenizer
-(``save_pretrained``, safetensors) with ``training_summary.json`` (validation loss and perplexity beside
-the uniform and unigram baselines).
+Outputs in ``--output-dir``: ``metrics.jsonl`` (one line per optimizer step: loss, lr, epoch; one per
+evaluation; a resumed run first drops the lines after its checkpoint, so the file reads as one uninterrupted
+run), ``rank_<i>.json`` (what each process trained on in this invocation), ``checkpoints/step_<N>/``
+(``save_state``; ``progress.json`` is written last and marks a complete checkpoint; resume with
+``--resume-from-checkpoint latest``), TensorBoard logs, and ``final/``: the model and tokenizer
+(``save_pretrained``, safetensors) with ``training_summary.json`` (steps, tokens, validation loss and
+perplexity beside the uniform and unigram baselines).
 """
 
 from __future__ import annotations
@@ -81,14 +83,17 @@ def mixed_precision(choice: str, cpu: bool) -> str:
 def prepared_dir(args, accelerator: Accelerator) -> Path:
     """The prepared dataset directory: ``--data`` itself, or raw files prepared once by the main process."""
     if len(args.data) == 1 and (Path(args.data[0]) / "dataset_dict.json").exists():
-        return Path(args.data[0])
-    out = Path(args.output_dir) / "prepared"
-    if accelerator.is_main_process and not (out / "dataset_dict.json").exists():
-        from data_prep.pipeline import prepare
+        out = Path(args.data[0])
+    else:
+        out = Path(args.output_dir) / "prepared"
+        if accelerator.is_main_process and not (out / "dataset_dict.json").exists():
+            from data_prep.pipeline import prepare
 
-        prepare(args.data, out, calib_days=args.calib_days, val_days=args.val_days,
-                context_length=args.context_length)
-    accelerator.wait_for_everyone()
+            prepare(args.data, out, calib_days=args.calib_days, val_days=args.val_days,
+                    context_length=args.context_length)
+        accelerator.wait_for_everyone()
+    if not (out / "tokenizer").is_dir():
+        raise FileNotFoundError(f"{out}: no tokenizer/ beside the shards; prepare the data with tradefm-prep")
     return out
 
 
@@ -115,21 +120,33 @@ def evaluate(model, loader, accelerator) -> dict:
 def unigram_baseline(train, validation, n_event_tokens: int) -> dict:
     """Perplexity on ``validation`` of the training split's unigram frequencies (add-one smoothed over the
     event vocabulary) and of the uniform distribution (= ``n_event_tokens``)."""
-    def real_tokens(split):
-        data = split.with_format("numpy")[:]
-        return np.asarray(data["input_ids"])[np.asarray(data["attention_mask"]) == 1]
+    def event_tokens(split):  # batch by batch: a split need not fit in memory
+        for batch in split.with_format("numpy", columns=["input_ids", "attention_mask"]).iter(batch_size=4096):
+            ids = np.asarray(batch["input_ids"])[np.asarray(batch["attention_mask"]) == 1]
+            yield ids[ids < n_event_tokens]
 
-    counts = np.bincount(real_tokens(train), minlength=n_event_tokens)[:n_event_tokens] + 1.0
+    counts = np.ones(n_event_tokens)
+    for ids in event_tokens(train):
+        counts += np.bincount(ids, minlength=n_event_tokens)
     log_p = np.log(counts / counts.sum())
-    targets = real_tokens(validation)
-    targets = targets[targets < n_event_tokens]
-    nll = -log_p[targets].mean() if len(targets) else float("nan")
+    nll_sum, n = 0.0, 0
+    for ids in event_tokens(validation):
+        nll_sum, n = nll_sum - log_p[ids].sum(), n + len(ids)
+    nll = nll_sum / n if n else float("nan")
     return {"unigram_perplexity": float(np.exp(nll)), "uniform_perplexity": float(n_event_tokens)}
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
-    found = sorted((output_dir / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    """The complete checkpoint (one with ``progress.json``) of the highest step, or ``None``."""
+    found = sorted((p.parent for p in (output_dir / "checkpoints").glob("step_*/progress.json")),
+                   key=lambda p: int(p.name.split("_")[1]))
     return found[-1] if found else None
+
+
+def write_atomic(path: Path, text: str):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def main(argv=None):
@@ -163,26 +180,33 @@ def main(argv=None):
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=args.num_workers,
                               drop_last=True)
     val_loader = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.num_workers)
-    steps_per_epoch = max(1, len(train_loader) // accelerator.num_processes // args.accum_steps)
+    train_loader = accelerator.prepare(train_loader)  # its per-process length sets the schedule
+    # accelerate syncs gradients at the end of each epoch, so a last short accumulation window is a step too
+    steps_per_epoch = max(1, math.ceil(len(train_loader) / args.accum_steps))
     total_steps = args.max_steps or args.epochs * steps_per_epoch
-    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=min(args.warmup_steps, total_steps),
-                              num_training_steps=total_steps)
-    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, val_loader, scheduler)
+    # the prepared scheduler advances once per process at each optimizer step (accelerate's convention)
+    scheduler = get_scheduler("linear", optimizer,
+                              num_warmup_steps=min(args.warmup_steps, total_steps) * accelerator.num_processes,
+                              num_training_steps=total_steps * accelerator.num_processes)
+    model, optimizer, val_loader, scheduler = accelerator.prepare(model, optimizer, val_loader, scheduler)
     if args.compile:
         model = torch.compile(model)
 
-    step, micro_batches, tokens_seen = 0, 0, 0
+    step, micro_batches, tokens_seen, tokens_before = 0, 0, 0, 0  # tokens_before: all ranks, earlier runs
+    metrics_path = output_dir / "metrics.jsonl"
     resume = args.resume_from_checkpoint
     if resume == "latest":
         resume = latest_checkpoint(output_dir)
     if resume:
         accelerator.load_state(str(resume))
-        step = json.loads((Path(resume) / "progress.json").read_text())["step"]
+        progress_file = json.loads((Path(resume) / "progress.json").read_text())
+        step, tokens_before = progress_file["step"], progress_file["train_tokens"]
+        if accelerator.is_main_process and metrics_path.exists():  # forget what the interrupted run did later
+            lines = metrics_path.read_text().splitlines(keepends=True)
+            write_atomic(metrics_path, "".join(line for line in lines if json.loads(line)["step"] <= step))
         accelerator.print(f"resumed from {resume} at step {step}")
     accelerator.init_trackers("tradefm", config={k: v for k, v in vars(args).items()
                                                  if isinstance(v, (int, float, str, bool))})
-    metrics_path = output_dir / "metrics.jsonl"
 
     def log(record):
         accelerator.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
@@ -190,11 +214,16 @@ def main(argv=None):
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
+    def train_tokens() -> int:  # every rank, every run so far
+        return tokens_before + int(accelerator.reduce(torch.tensor(tokens_seen, device=accelerator.device), "sum"))
+
     def save_checkpoint():
         path = output_dir / "checkpoints" / f"step_{step}"
         accelerator.save_state(str(path))
+        progress_record = json.dumps({"step": step, "train_tokens": train_tokens()})
+        accelerator.wait_for_everyone()  # every rank's state is on disk before the checkpoint is marked complete
         if accelerator.is_main_process:
-            (path / "progress.json").write_text(json.dumps({"step": step}))
+            write_atomic(path / "progress.json", progress_record)
 
     started = time.perf_counter()
     progress = tqdm(total=total_steps, initial=step, desc="train", disable=not accelerator.is_local_main_process)
@@ -207,12 +236,13 @@ def main(argv=None):
         done_in_epoch = (step - epoch * steps_per_epoch) * args.accum_steps
         if done_in_epoch:
             loader = accelerator.skip_first_batches(train_loader, done_in_epoch)
-        batches_this_epoch = 0
+        batches_this_epoch, window_loss, window_batches = 0, 0.0, 0
         for batch in loader:
             with accelerator.accumulate(model):
                 loss = model(input_ids=batch["input_ids"], context_ids=batch["context_ids"],
                              attention_mask=batch["attention_mask"], labels=labels_of(batch)).loss
                 accelerator.backward(loss)
+                window_loss, window_batches = window_loss + loss.detach().float(), window_batches + 1
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
                 optimizer.step()
@@ -225,7 +255,8 @@ def main(argv=None):
                 continue
             step += 1
             progress.update(1)
-            mean_loss = accelerator.reduce(loss.detach().float(), "mean").item()
+            mean_loss = accelerator.reduce(window_loss / window_batches, "mean").item()  # all micro-batches, ranks
+            window_loss, window_batches = 0.0, 0
             log({"step": step, "loss": mean_loss, "lr": scheduler.get_last_lr()[0], "epoch": epoch})
             progress.set_postfix(loss=f"{mean_loss:.3f}")
             if step % args.eval_every == 0:
@@ -248,18 +279,17 @@ def main(argv=None):
          "micro_batches": micro_batches, "tokens": tokens_seen}))
     result = {"step": step, "model_size": args.model_size, "context_length": context_length,
               "parameters": sum(p.numel() for p in accelerator.unwrap_model(model).parameters()),
-              "train_tokens_seen": int(accelerator.reduce(torch.tensor(tokens_seen, device=accelerator.device),
-                                                          "sum").item()),
+              "train_tokens_seen": train_tokens(),
               "minutes": round((time.perf_counter() - started) / 60, 2), "world_size": accelerator.num_processes,
               **evaluate(model, val_loader, accelerator)}
     log({"step": step, **{k: v for k, v in result.items() if k.startswith("val_")}})
     save_checkpoint()
-    accelerator.wait_for_everyone()
+    state_dict = accelerator.get_state_dict(model)  # on every rank: under FSDP this gathers the shards
     if accelerator.is_main_process:
         result.update(unigram_baseline(dataset["train"], dataset["validation"], tokenizer.n_event_tokens))
         final, tmp = output_dir / "final", output_dir / "final.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        accelerator.unwrap_model(model).save_pretrained(tmp)
+        accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
         (tmp / "training_summary.json").write_text(json.dumps(result, indent=1))
         shutil.rmtree(final, ignore_errors=True)

@@ -41,16 +41,20 @@ class TradeFMTabularEmbedding(nn.Module):
         if context_ids.shape != (*input_ids.shape, len(self.context)):
             raise ValueError(f"`context_ids` must have shape {(*input_ids.shape, len(self.context))} to match "
                              f"`input_ids`, got {tuple(context_ids.shape)}")
-        for i, table in enumerate(self.context):
+        sizes = torch.tensor([table.num_embeddings for table in self.context], device=context_ids.device)
+        out_of_range = (context_ids < 0) | (context_ids >= sizes)
+        if out_of_range.any():  # one host sync per forward, not one per feature
+            i = int(out_of_range.flatten(0, -2).any(0).nonzero()[0])
             ids = context_ids[..., i]
-            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= table.num_embeddings):
-                raise ValueError(f"context feature {i} must be in [0, {table.num_embeddings}), got values in "
-                                 f"[{int(ids.min())}, {int(ids.max())}]")
+            raise ValueError(f"context feature {i} must be in [0, {int(sizes[i])}), got values in "
+                             f"[{int(ids.min())}, {int(ids.max())}]")
         tables = [self.token(input_ids)] + [table(context_ids[..., i]) for i, table in enumerate(self.context)]
         return self.proj(torch.cat(tables, dim=-1))  # (B, T, C+1 · E) → (B, T, H)
 
 
 class TradeFMPreTrainedModel(LlamaPreTrainedModel):
+    """Llama's weight initialisation, attention back-ends and loading machinery, for the TradeFM config."""
+
     config_class = TradeFMConfig
     config: TradeFMConfig
     base_model_prefix = "model"
@@ -132,6 +136,11 @@ class TradeFMForCausalLM(TradeFMPreTrainedModel, GenerationMixin):
                                       context_ids: torch.LongTensor | None = None,
                                       context_provider: Callable[[torch.LongTensor], torch.LongTensor] | None = None,
                                       **kwargs):
+        """``GenerationMixin``'s inputs plus ``context_ids`` for the uncached tail of ``input_ids``.
+
+        ``context_provider(input_ids)`` (every position so far) is called at each step when given; otherwise
+        ``context_ids`` (prompt context) is extended by repeating its last row for the generated positions.
+        """
         if context_provider is not None:
             context_ids = context_provider(input_ids)
         elif context_ids is not None and context_ids.shape[1] < input_ids.shape[1]:

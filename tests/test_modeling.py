@@ -13,8 +13,8 @@ from modeling_tradefm import NOMINAL_PARAMETERS, PRESETS, TradeFMConfig, TradeFM
 
 
 def small_config(**kw):
-    return TradeFMConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, embedding_dim=32, **kw)
+    return TradeFMConfig(**{**dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                   num_key_value_heads=2, embedding_dim=32), **kw})
 
 
 def batch(b=2, t=12, seed=0):
@@ -77,6 +77,28 @@ def test_bad_context_is_refused(model):
     bad[0, 0, 2] = 32
     with pytest.raises(ValueError, match=r"context feature 2 must be in \[0, 32\)"):
         model(input_ids=ids, context_ids=bad)
+    bad = ctx.clone()
+    bad[1, 4, 0] = -1
+    with pytest.raises(ValueError, match=r"context feature 0 must be in \[0, 3\), got values in \[-1, "):
+        model(input_ids=ids, context_ids=bad)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(context_vocab_sizes=[3, 0, 32]), "context_vocab_sizes must be positive"),
+    (dict(num_key_value_heads=3), r"num_key_value_heads \(3\) must divide num_attention_heads \(4\)"),
+    (dict(tie_word_embeddings=True), "tie_word_embeddings needs embedding_dim == hidden_size"),
+])
+def test_inconsistent_config_is_refused(kw, message):
+    with pytest.raises(ValueError, match=message):
+        small_config(**kw)
+
+
+def test_config_validated_on_load(tmp_path):
+    small_config().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "context_vocab_sizes": [3, -2, 32]}))
+    with pytest.raises(ValueError, match="context_vocab_sizes"):
+        AutoConfig.from_pretrained(tmp_path)
 
 
 def test_kv_cache_matches_full_forward(model):

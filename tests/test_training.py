@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
 from data_prep.pipeline import prepare
 
@@ -37,13 +37,22 @@ def env():
     return {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def step_losses(out: Path) -> dict[int, float]:
-    losses = {}
-    for line in (out / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if "loss" in record:
-            losses[record["step"]] = record["loss"]  # a resumed run rewrites later steps: keep the last
-    return losses
+def step_records(out: Path, key: str) -> list[tuple[int, float]]:
+    """(step, value) of every metrics.jsonl line that has ``key``, in file order."""
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r[key]) for r in records if key in r]
+
+
+def linear_schedule(lr: float, warmup: int, total: int) -> list[float]:
+    """The learning rate after each optimizer step of transformers' linear schedule, on one process."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=warmup, num_training_steps=total)
+    rates = []
+    for _ in range(total):
+        optimizer.step()
+        scheduler.step()
+        rates.append(scheduler.get_last_lr()[0])
+    return rates
 
 
 @pytest.mark.slow
@@ -60,6 +69,8 @@ def test_two_process_ddp_run(tmp_path, prepared):
     ranks = [json.loads((tmp_path / f"rank_{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
     assert all(r["micro_batches"] == 4 and r["tokens"] > 0 for r in ranks)  # both ranks trained every step
+    # one schedule step per optimizer step, however many processes (accelerate steps a prepared one per process)
+    assert [lr for _, lr in step_records(tmp_path, "lr")] == pytest.approx(linear_schedule(2e-3, 2, 4))
     summary = json.loads((tmp_path / "final/training_summary.json").read_text())
     assert summary["world_size"] == 2 and summary["train_tokens_seen"] == ranks[0]["tokens"] + ranks[1]["tokens"]
     assert summary["uniform_perplexity"] == 16384 and summary["val_perplexity"] > 1
@@ -72,7 +83,7 @@ def test_two_process_ddp_run(tmp_path, prepared):
 @pytest.mark.slow
 def test_kill_and_resume_reproduces_the_loss_curve(tmp_path, prepared):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    run = [sys.executable, SCRIPT, "--save-every", "3"]
+    run = [sys.executable, SCRIPT, "--save-every", "3", "--accum-steps", "2"]
     subprocess.run(run + common(prepared, straight, 8), env=env(), check=True, capture_output=True, timeout=600)
 
     proc = subprocess.Popen(run + common(prepared, resumed, 8), env=env(), stdout=subprocess.DEVNULL,
@@ -86,13 +97,14 @@ def test_kill_and_resume_reproduces_the_loss_curve(tmp_path, prepared):
     assert marker.exists() and not (resumed / "final").exists()  # killed mid-run
     subprocess.run(run + common(prepared, resumed, 8) + ["--resume-from-checkpoint", "latest"], env=env(),
                    check=True, capture_output=True, timeout=600)
-    a, b = step_losses(straight), step_losses(resumed)
-    assert sorted(a) == sorted(b) == list(range(1, 9))
-    for step in a:
-        assert b[step] == pytest.approx(a[step], abs=1e-6), step
+    a, b = step_records(straight, "loss"), step_records(resumed, "loss")
+    assert [s for s, _ in a] == [s for s, _ in b] == list(range(1, 9))  # the resumed file reads as one run
+    assert [loss for _, loss in b] == pytest.approx([loss for _, loss in a], abs=1e-6)
+    assert [lr for _, lr in step_records(resumed, "lr")] == pytest.approx(linear_schedule(2e-3, 2, 8))
     sa = json.loads((straight / "final/training_summary.json").read_text())
     sb = json.loads((resumed / "final/training_summary.json").read_text())
     assert sb["val_loss"] == pytest.approx(sa["val_loss"], abs=1e-6)
+    assert sb["train_tokens_seen"] == sa["train_tokens_seen"] > 0  # tokens before the kill are counted
     wa = AutoModelForCausalLM.from_pretrained(straight / "final").state_dict()
     wb = AutoModelForCausalLM.from_pretrained(resumed / "final").state_dict()
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
