@@ -76,6 +76,28 @@ def message_path(orderbook: Path) -> Path:
     return orderbook.with_name(orderbook.name.replace("_orderbook_", "_message_"))
 
 
+def orderbook_columns(level: int) -> list[str]:
+    """Column names of a level-``level`` orderbook file: ``ask_price_i, ask_size_i, bid_price_i, bid_size_i``
+    for i = 1..level (LOBSTER output structure)."""
+    return [f"{k}_{i}" for i in range(1, level + 1) for k in ("ask_price", "ask_size", "bid_price", "bid_size")]
+
+
+def read_orderbook(message_file: Path) -> pa.Table:
+    """The orderbook file of a LOBSTER message file, whole: row *k* is the book after message *k*.
+
+    Returns:
+        :func:`orderbook_columns` int64 columns; prices in dollars × 10⁴ (:data:`PRICE_DIVISOR`), sizes in
+        shares; an empty level holds :data:`EMPTY_ASK` / :data:`EMPTY_BID` and size 0.
+
+    Raises:
+        FileNotFoundError: no orderbook file beside ``message_file``.
+        DataFormatError: a row that is not a level-L orderbook row (file, row and field named).
+    """
+    path = orderbook_path(Path(message_file))
+    names = orderbook_columns(int(parse_name(Path(message_file))["level"]))
+    return read_csv(path, decompress(path), dict.fromkeys(names, pa.int64()), column_names=names)
+
+
 def _utc_ns(path: Path, day: dt.date, seconds: np.ndarray) -> np.ndarray:
     """Wall-clock seconds after local midnight (America/New_York) → UTC ns since the epoch."""
     local_ns = np.round(seconds * 1e9).astype(np.int64)
@@ -92,7 +114,7 @@ def _utc_ns(path: Path, day: dt.date, seconds: np.ndarray) -> np.ndarray:
 
 def _opening_book(path: Path, first: dict, level: int) -> dict[str, np.ndarray]:
     """Snapshot orders from orderbook row 0 with message 0 (``first``: its raw fields) undone."""
-    names = [f"{k}_{i}" for i in range(1, level + 1) for k in ("ask_price", "ask_size", "bid_price", "bid_size")]
+    names = orderbook_columns(level)
     try:
         with pa.input_stream(path, compression="zstd" if path.suffix == ".zst" else None) as stream:
             reader = pcsv.open_csv(stream, read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 16),

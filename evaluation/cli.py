@@ -51,14 +51,14 @@ def main(argv=None) -> int:
     model = AutoModelForCausalLM.from_pretrained(args.model).eval()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     summary = json.loads((Path(args.prepared) / "prep_summary.json").read_text())
-    metrics, collectors = evaluate(model, tokenizer, expand_paths(args.data), summary, tuple(args.baseline),
+    metrics, windows = evaluate(model, tokenizer, expand_paths(args.data), summary, tuple(args.baseline),
                                    args.prompt_events, args.events, args.rollouts, args.windows, args.seed)
     ppl = {"test": perplexity(model, datasets.load_from_disk(args.prepared)["test"])}
     if args.zero_shot:
         ppl["zero_shot"] = perplexity(model, datasets.load_from_disk(args.zero_shot)["heldout"])
         ppl["zero_shot_ratio"] = ppl["zero_shot"]["overall"]["perplexity"] / ppl["test"]["overall"]["perplexity"]
     metrics["perplexity"] = ppl
-    out = write_report(metrics, collectors, args.out)
+    out = write_report(metrics, windows, args.out)
     print(f"wrote {out}/report.md")
     print((out / "report.md").read_text())
     return 0

@@ -8,15 +8,20 @@
 * Size: ⌈Exponential⌉, i.e. Geometric(1 / mean) on {1, 2, …} shares — the maximum-likelihood fit, so the
   mean size is kept even for contracts traded one or two at a time.
 
-This replaces :class:`evaluation.marks.MarkModel` (whose mixtures hit that variance floor, and whose sizes
-1 + ⌊Exponential(mean − 1)⌋ average mean − ½); the dimensions are :data:`evaluation.marks.DIMENSIONS`.
+The event dimensions are :data:`DIMENSIONS`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .marks import DIMENSIONS
+DIMENSIONS = ("buy_add", "buy_cancel", "sell_add", "sell_cancel")
+"""Event dimension d = 2·side + action (side 0 buy / 1 sell, action 0 add / 1 cancel)."""
+
+
+def dimension_of(action_id, side_id) -> np.ndarray:
+    """(N,) int64 dimension (see :data:`DIMENSIONS`) of events with (N,) ``action_id`` and ``side_id``."""
+    return 2 * np.asarray(side_id, dtype=np.int64) + np.asarray(action_id, dtype=np.int64)
 
 
 class EventMarks:

@@ -28,8 +28,7 @@ import numpy as np
 import pyarrow as pa
 from scipy import optimize
 
-from .event_marks import EventMarks
-from .marks import DIMENSIONS
+from .event_marks import DIMENSIONS, EventMarks
 from .streams import event_stream, training_events
 
 DEFAULT_DECAYS = (3000.0, 300.0, 30.0, 3.0, 0.3)

@@ -10,8 +10,8 @@ Every source is then measured the same way:
   Databento a replay of the events through the simulator;
 * mid log returns at 10/30/60/120 s and in event time → excess kurtosis, ACF of returns and of absolute
   returns; K-S and raw W1 against real (Table 2);
-* inter-arrival time, order size, δp, spread → K-S and W1 on real-normalised values (Table 3); the
-  action × side mix → total variation;
+* inter-arrival time, order size, δp, spread, touch sizes and imbalance → K-S and W1 on real-normalised
+  values (Table 3); the action × side mix → total variation (:mod:`evaluation.tables`);
 * summary: mean K-S over Table 2 intervals and over Table 3 features; Hawkes / TradeFM ratios.
 """
 
@@ -27,84 +27,57 @@ import numpy as np
 import pyarrow as pa
 
 from data_prep.lobster import NAME as LOBSTER_NAME
-from data_prep.lobster import PRICE_DIVISOR, orderbook_path
+from data_prep.lobster import PRICE_DIVISOR, orderbook_path, read_orderbook
 from data_prep.pipeline import time_split_ranges
-from data_prep.validation import decompress
 from simulator.recording import BookRecorder
 from simulator.replay import replay
-from simulator.rollout import Session, generate_rollouts, load_prompt, play_stream
+from simulator.rollout import Session, generate_rollouts, load_prompt
 
-from .baselines import BASELINES
-from .distances import distance, mix_distance
+from .baseline_rollout import rollout as baseline_rollout
+from .hawkes import CompoundHawkes
 from .stylized_facts import DEFAULT_INTERVALS_S, pooled_returns, stylized_facts
+from .tables import BOOK_FEATURES, EVENT_FEATURES, book_mids, compare, flow_samples, table2_markdown, table3_markdown
+from .zero_intelligence import ZeroIntelligence
 
-FLOW_FEATURES = ("inter_arrival", "size", "price_offset", "spread")
+BASELINES = {"hawkes": CompoundHawkes, "zero_intelligence": ZeroIntelligence}
+"""Baselines by name (``tradefm-eval --baseline``)."""
+
+EVENT_COLUMNS = ("inter_arrival", "size", "price_offset", "side_id", "action_id")
+"""Model-event columns of a window (see :mod:`evaluation.tables`)."""
 
 
-def real_book_series(session: Session, first_row: int, last_row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ts_ns, mid, spread) of the real book after each source row in ``[first_row, last_row]``."""
+def real_book(session: Session, first_row: int, last_row: int) -> pa.Table:
+    """The real book after each source row in ``[first_row, last_row]``.
+
+    Returns:
+        ``ts_ns`` (int64 UTC ns), ``mid`` and ``spread`` (float64 dollars), ``bid_size`` and ``ask_size``
+        (shares at the touch): for LOBSTER the rows of the orderbook file (the exact touch, LOBSTER prices
+        are dollars × 10⁴), otherwise a replay of the session's events through the simulator.
+    """
     rows = session.events.column("source_row").to_numpy()
-    ts_all = session.events.column("ts_recv").to_numpy()
     keep = (rows >= first_row) & (rows <= last_row)
     if LOBSTER_NAME.match(session.path.name) and orderbook_path(session.path).exists():
-        import pyarrow.csv as pcsv
-        import io
-
-        level = int(LOBSTER_NAME.match(session.path.name)["level"])
-        book = pcsv.read_csv(io.BytesIO(decompress(orderbook_path(session.path))), read_options=pcsv.ReadOptions(
-            column_names=[f"c{i}" for i in range(4 * level)])).slice(first_row, last_row - first_row + 1)
-        ask = book.column("c0").to_numpy() / PRICE_DIVISOR
-        bid = book.column("c2").to_numpy() / PRICE_DIVISOR
-        return ts_all[keep], (ask + bid) / 2, ask - bid
+        book = read_orderbook(session.path).slice(first_row, last_row - first_row + 1)
+        bid_size, ask_size = book.column("bid_size_1").to_numpy(), book.column("ask_size_1").to_numpy()
+        ask = np.where(ask_size > 0, book.column("ask_price_1").to_numpy() / PRICE_DIVISOR, np.nan)
+        bid = np.where(bid_size > 0, book.column("bid_price_1").to_numpy() / PRICE_DIVISOR, np.nan)
+        return pa.table({"ts_ns": session.events.column("ts_recv").to_numpy()[keep], "mid": (ask + bid) / 2,
+                         "spread": ask - bid, "bid_size": bid_size, "ask_size": ask_size})
     recorder = BookRecorder(levels=1)
     book, _ = replay(session.events.filter(pa.array(rows < first_row)), session.tick_size)
     replay(session.events.filter(pa.array(keep)), book=book, recorder=recorder)
-    series = recorder.book_series()
-    return (series.column("ts_ns").to_numpy(), series.column("mid").to_numpy(), series.column("spread").to_numpy())
+    return recorder.book_series().select(["ts_ns", "mid", "spread", "bid_size", "ask_size"])
 
 
-def _segments(features: pa.Table, ranges) -> list[dict]:
-    cols = ("action_id", "side_id", "inter_arrival", "price_offset", "size")
-    return [{k: features.column(k).to_numpy()[lo:hi] for k in cols} for lo, hi in ranges]
-
-
-class Collector:
-    """Pooled samples of one source (real, tradefm, hawkes, …) over all windows."""
-
-    def __init__(self):
-        self.series, self.flow = [], {k: [] for k in (*FLOW_FEATURES, "mix")}
-
-    def add(self, ts, mid, spread, tokens: dict):
-        self.series.append((np.asarray(ts), np.asarray(mid)))
-        self.flow["spread"].append(np.asarray(spread))
-        for k in ("inter_arrival", "size", "price_offset"):
-            self.flow[k].append(np.asarray(tokens[k], dtype=np.float64))
-        self.flow["mix"].append(2 * np.asarray(tokens["side_id"]) + np.asarray(tokens["action_id"]))
-
-    def pooled(self, key) -> np.ndarray:
-        return np.concatenate(self.flow[key]) if self.flow[key] else np.zeros(0)
-
-
-def _rollout_columns(rollout) -> tuple:
-    s = rollout.book_series
-    tokens = {k: rollout.tokens.column(k).to_numpy() for k in ("inter_arrival", "size", "price_offset",
-                                                                "side_id", "action_id")}
-    return s.column("ts_ns").to_numpy(), s.column("mid").to_numpy(), s.column("spread").to_numpy(), tokens
-
-
-def compare(real: Collector, generated: Collector, intervals=DEFAULT_INTERVALS_S) -> dict:
-    """Table 2 (returns: K-S, raw W1) and Table 3 (flow/book: K-S, normalised W1) of one source vs real."""
-    returns = {}
-    for interval in (*intervals, None):
-        label = "event" if interval is None else f"{interval}s"
-        returns[label] = distance(pooled_returns(real.series, interval), pooled_returns(generated.series, interval))
-    flow = {k: distance(real.pooled(k), generated.pooled(k), normalise=True) for k in FLOW_FEATURES}
-    flow["action_side_mix"] = mix_distance(real.pooled("mix"), generated.pooled("mix"))
-    ks_returns = [returns[f"{i}s"]["ks"] for i in intervals]
-    ks_flow = [flow[k]["ks"] for k in FLOW_FEATURES]
-    return {"returns": returns, "flow": flow,
-            "summary": {"mean_ks_returns": float(np.nanmean(ks_returns)) if not all(map(math.isnan, ks_returns))
-                        else float("nan"), "mean_ks_flow": float(np.nanmean(ks_flow))}}
+def _test_windows(n_rows: int, split_args: tuple, prompt_events: int, events: int, n_windows: int) -> list[int]:
+    """First model-event index of up to ``n_windows`` windows of ``events`` inside the test ranges, each
+    with ``prompt_events`` events before it, spread evenly over the candidates."""
+    ranges = time_split_ranges(n_rows, *split_args)
+    candidates = [hi - events for lo, hi in ranges["test"] if hi - lo >= events and hi - events >= prompt_events]
+    if not candidates:  # short test blocks: the window's continuation ends the block
+        candidates = [hi - events for lo, hi in ranges["test"] if hi - events >= prompt_events]
+    picks = np.linspace(0, len(candidates) - 1, min(n_windows, len(candidates))).astype(int)
+    return [candidates[i] for i in picks]
 
 
 def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes", "zero_intelligence"),
@@ -112,70 +85,74 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
              seed: int = 0, intervals=DEFAULT_INTERVALS_S, progress: bool = True) -> tuple[dict, dict]:
     """Run the protocol on raw ``files`` split as ``prepared_summary`` (``prep_summary.json``) says.
 
+    Baselines are fitted on each session's training ranges and rolled out from the prompt's book and time
+    (:func:`evaluation.baseline_rollout.rollout`), TradeFM with :func:`simulator.rollout.generate_rollouts`.
+
     Returns:
-        ``(metrics, collectors)``: the metrics dict (written to ``metrics.json``) and the pooled samples
-        per source (for plots).
+        ``(metrics, windows)``: the metrics dict (written to ``metrics.json``) and, per source (``"real"``,
+        ``"tradefm"``, each baseline), its list of ``(events, book)`` windows (:mod:`evaluation.tables`).
+
+    Raises:
+        KeyError: an unknown baseline name (see :data:`BASELINES`).
     """
     split_args = (prepared_summary.get("val_fraction", 0.1), prepared_summary.get("test_fraction", 0.1),
                   prepared_summary.get("split_blocks", 1))
-    collectors = {name: Collector() for name in ("real", "tradefm", *baselines)}
+    windows = {name: [] for name in ("real", "tradefm", *baselines)}
     fitted, n_windows = {}, 0
     for path in files:
         session = Session.load(path)
         ranges = time_split_ranges(session.features.num_rows, *split_args)
-        fitted[session.path.name] = {name: BASELINES[name].fit(_segments(session.features, ranges["train"]), seed)
-                                     for name in baselines}
-        candidates = [(lo, hi) for lo, hi in ranges["test"] if hi - lo >= events and hi - events >= prompt_events]
-        if not candidates:  # short test blocks: the window's continuation ends the block
-            candidates = [(hi - events, hi) for lo, hi in ranges["test"] if hi - events >= prompt_events]
-        chosen = [candidates[i] for i in np.linspace(0, len(candidates) - 1, min(windows_per_session,
-                                                                                   len(candidates))).astype(int)]
-        for w, (lo, hi) in enumerate(chosen):
-            start = hi - events
+        train = [session.features.slice(lo, hi - lo) for lo, hi in ranges["train"]]
+        fitted[session.path.name] = {name: BASELINES[name].fit(train, seed=seed) for name in baselines}
+        starts = _test_windows(session.features.num_rows, split_args, prompt_events, events, windows_per_session)
+        for w, start in enumerate(starts):
             prompt = load_prompt(None, tokenizer, prompt_events, start - prompt_events, session=session)
             real = session.features.slice(start, events)
             rows = real.column("source_row").to_numpy()
-            collectors["real"].add(*real_book_series(session, int(rows[0]), int(rows[-1])),
-                                   {k: real.column(k).to_numpy() for k in ("inter_arrival", "size", "price_offset",
-                                                                           "side_id", "action_id")})
-            for rollout in generate_rollouts(model, tokenizer, prompt, events, rollouts, seed + w, progress=progress):
-                collectors["tradefm"].add(*_rollout_columns(rollout))
+            windows["real"].append((real.select(list(EVENT_COLUMNS)), real_book(session, int(rows[0]), int(rows[-1]))))
+            for r in generate_rollouts(model, tokenizer, prompt, events, rollouts, seed + w, levels=1,
+                                       progress=progress):
+                windows["tradefm"].append((r.tokens, r.book_series))
             for name in baselines:
-                for r in range(rollouts):
-                    stream = fitted[session.path.name][name].sample(events, seed=seed + 1000 * w + r)
-                    collectors[name].add(*_rollout_columns(play_stream(stream, prompt)))
+                for i in range(rollouts):
+                    r = baseline_rollout(fitted[session.path.name][name], prompt.book, events,
+                                         seed=seed + 1000 * w + i, start_ts_ns=prompt.ts_ns)
+                    windows[name].append((r.tokens, r.book_series))
             n_windows += 1
     metrics = {"protocol": {"prompt_events": prompt_events, "events": events, "rollouts": rollouts,
                             "windows": n_windows, "files": [str(f) for f in files], "intervals_s": list(intervals)},
-               "stylized_facts": {name: stylized_facts(c.series, intervals) for name, c in collectors.items()},
-               "distances": {name: compare(collectors["real"], c, intervals) for name, c in collectors.items()
+               "stylized_facts": {name: stylized_facts(book_mids(w), intervals) for name, w in windows.items()},
+               "distances": {name: compare(windows["real"], w, intervals) for name, w in windows.items()
                              if name != "real"},
-               "baselines": {f"{path_name}/{name}": model_.to_dict() for path_name, d in fitted.items()
+               "baselines": {f"{path_name}/{name}": json.loads(model_.to_json()) for path_name, d in fitted.items()
                              for name, model_ in d.items()}}
     if "hawkes" in baselines:
         metrics["hawkes_over_tradefm"] = {
             key: metrics["distances"]["hawkes"]["summary"][key] / metrics["distances"]["tradefm"]["summary"][key]
-            for key in ("mean_ks_returns", "mean_ks_flow")}
-    return metrics, collectors
+            for key in ("mean_ks_returns", "mean_ks_flow", "mean_ks")}
+    return metrics, windows
 
 
 def _fmt(x, digits=4) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
 
 
-def plots(collectors: dict, metrics: dict, out: Path, intervals=DEFAULT_INTERVALS_S) -> list[str]:
-    """PNG figures: return histograms (log scale, Gaussian reference), ACFs, per-feature distributions."""
+def plots(windows: dict, metrics: dict, out: Path, intervals=DEFAULT_INTERVALS_S) -> list[str]:
+    """PNG figures in ``out``: return histograms (log scale, Gaussian with the real mean and std for
+    reference), ACFs of returns and absolute returns (with the real ±1.96/√n band), and the distribution of
+    every Table 3 feature per source. ``windows`` as :func:`evaluate` returns them. Returns the file names."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    mids = {name: book_mids(w) for name, w in windows.items()}
     names = []
     fig, axes = plt.subplots(1, len(intervals), figsize=(4 * len(intervals), 3.2))
     for ax, interval in zip(np.atleast_1d(axes), intervals):
-        real = pooled_returns(collectors["real"].series, interval)
-        for name, c in collectors.items():
-            r = pooled_returns(c.series, interval)
+        real = pooled_returns(mids["real"], interval)
+        for name, m in mids.items():
+            r = pooled_returns(m, interval)
             if len(r) > 1:
                 ax.hist(r, bins=40, density=True, histtype="step", label=name)
         if len(real) > 1 and real.std() > 0:
@@ -206,21 +183,22 @@ def plots(collectors: dict, metrics: dict, out: Path, intervals=DEFAULT_INTERVAL
     names.append("acf.png")
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(FLOW_FEATURES), figsize=(4 * len(FLOW_FEATURES), 3.2))
-    for ax, key in zip(axes, FLOW_FEATURES):
-        real = collectors["real"].pooled(key)
-        real = real[np.isfinite(real)]
-        lo, hi = (np.percentile(real, [1, 99]) if len(real) else (0, 1))
-        transform = np.log10 if key in ("inter_arrival", "size") else (lambda v: v)
-        for name, c in collectors.items():
-            v = c.pooled(key)
+    samples = {name: flow_samples(w) for name, w in windows.items()}
+    features = [f for f in (*EVENT_FEATURES, *BOOK_FEATURES) if f in samples["real"]]
+    log_scale = ("inter_arrival", "size", "bid_size", "ask_size")
+    fig, axes = plt.subplots(1, len(features), figsize=(3.6 * len(features), 3.2))
+    for ax, key in zip(np.atleast_1d(axes), features):
+        real = samples["real"][key][np.isfinite(samples["real"][key])]
+        lo, hi = np.percentile(real, [1, 99]) if len(real) else (0, 1)
+        for name, sample in samples.items():
+            v = sample.get(key, np.zeros(0))
             v = v[np.isfinite(v) & (v >= lo) & (v <= hi)]
-            if key in ("inter_arrival", "size"):
-                v = v[v > 0]
+            if key in log_scale:
+                v = np.log10(v[v > 0])
             if len(v):
-                ax.hist(transform(v), bins=40, density=True, histtype="step", label=name)
-        ax.set_title(("log10 " if key in ("inter_arrival", "size") else "") + key)
-    axes[0].legend(fontsize=7)
+                ax.hist(v, bins=40, density=True, histtype="step", label=name)
+        ax.set_title(("log10 " if key in log_scale else "") + key)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "distributions.png", dpi=110)
     names.append("distributions.png")
@@ -229,36 +207,28 @@ def plots(collectors: dict, metrics: dict, out: Path, intervals=DEFAULT_INTERVAL
 
 
 def markdown(metrics: dict, figures: list[str]) -> str:
-    """The report text: protocol, Table 2 and Table 3 layouts, stylized facts, perplexity."""
+    """The report text: protocol, Table 2 and Table 3 layouts (:mod:`evaluation.tables`), summary with the
+    Hawkes / TradeFM error ratio, stylized facts, perplexity, figures."""
     p = metrics["protocol"]
-    sources = list(metrics["distances"])
+    distances = metrics["distances"]
     lines = ["# TradeFM evaluation report", "",
              f"{p['windows']} held-out windows × {p['rollouts']} rollouts of {p['events']} events, each after "
              f"{p['prompt_events']} real events (TradeFM §9 protocol). Files: " + ", ".join(
                  Path(f).name for f in p["files"]) + ".", "",
-             "## Log-return distance to real (Table 2 layout: K-S / W1)", "",
-             "| interval | " + " | ".join(f"K-S {s}" for s in sources) + " | " + " | ".join(
-                 f"W1 {s}" for s in sources) + " |", "|---" * (1 + 2 * len(sources)) + "|"]
-    for label in [f"{i}s" for i in p["intervals_s"]] + ["event"]:
-        ks = [_fmt(metrics["distances"][s]["returns"][label]["ks"], 3) for s in sources]
-        w1 = [_fmt(metrics["distances"][s]["returns"][label]["w1"], 3) for s in sources]
-        lines.append(f"| {label} | " + " | ".join(ks) + " | " + " | ".join(w1) + " |")
-    lines += ["", "## Order flow and book (Table 3 layout: K-S / W1 on real-normalised values)", "",
-              "| feature | " + " | ".join(f"{s} K-S / W1" for s in sources) + " |", "|---" * (1 + len(sources)) + "|"]
-    for key in FLOW_FEATURES:
-        cells = [f"{_fmt(metrics['distances'][s]['flow'][key]['ks'], 3)} / {_fmt(metrics['distances'][s]['flow'][key]['w1'], 3)}"
-                 for s in sources]
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    lines.append("| action × side mix (TV) | " + " | ".join(
-        _fmt(metrics["distances"][s]["flow"]["action_side_mix"]["tv"], 3) for s in sources) + " |")
-    lines += ["", "## Summary", "", "| source | mean K-S returns | mean K-S order flow |", "|---|---|---|"]
-    for s in sources:
-        summary = metrics["distances"][s]["summary"]
-        lines.append(f"| {s} | {_fmt(summary['mean_ks_returns'], 3)} | {_fmt(summary['mean_ks_flow'], 3)} |")
+             "## Log-return distance to real (Table 2 layout: K-S / W1)", "", table2_markdown(distances),
+             "## Order flow and book (Table 3 layout: K-S / W1 on real-normalised values)", "",
+             table3_markdown(distances),
+             "## Summary", "", "| source | mean K-S returns | mean K-S order flow + book | mean K-S all |",
+             "|---|---|---|---|"]
+    for s, d in distances.items():
+        summary = d["summary"]
+        lines.append(f"| {s} | " + " | ".join(_fmt(summary[k], 3) for k in ("mean_ks_returns", "mean_ks_flow",
+                                                                             "mean_ks")) + " |")
     if "hawkes_over_tradefm" in metrics:
         ratio = metrics["hawkes_over_tradefm"]
         lines += ["", f"Hawkes error / TradeFM error: returns {_fmt(ratio['mean_ks_returns'], 3)}×, "
-                      f"order flow {_fmt(ratio['mean_ks_flow'], 3)}× (paper: 2–3× on returns)."]
+                      f"order flow + book {_fmt(ratio['mean_ks_flow'], 3)}×, all {_fmt(ratio['mean_ks'], 3)}× "
+                      "(paper: 2–3× on returns)."]
     lines += ["", "## Stylized facts", "", "| source | " + " | ".join(
         f"kurtosis {k}" for k in metrics["stylized_facts"]["real"]["kurtosis"]) + " | ACF(1) returns | ACF(1) abs |",
         "|---" * (3 + len(metrics["stylized_facts"]["real"]["kurtosis"])) + "|"]
@@ -280,13 +250,14 @@ def markdown(metrics: dict, figures: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(metrics: dict, collectors: dict, out_dir) -> Path:
-    """Write ``report.md``, ``metrics.json`` and the PNGs to ``out_dir`` (temporary dir, then rename)."""
+def write_report(metrics: dict, windows: dict, out_dir) -> Path:
+    """Write ``report.md``, ``metrics.json`` and the PNGs (:func:`plots` of ``windows``) to ``out_dir``,
+    through a temporary directory renamed at the end, so a failed run leaves any earlier report intact."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    figures = plots(collectors, metrics, tmp, metrics["protocol"]["intervals_s"])
+    figures = plots(windows, metrics, tmp, metrics["protocol"]["intervals_s"])
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
     (tmp / "report.md").write_text(markdown(metrics, figures))
     shutil.rmtree(out_dir, ignore_errors=True)

@@ -7,7 +7,7 @@ the event-stream table a fitted baseline emits.
   (e.g. the training blocks of a blocked split); the segments are put on one clock with the gaps between
   them removed, so no overnight or held-out stretch counts as time without events.
 * Output: :data:`STREAM_SCHEMA`, one row per model event, with the event dimension
-  d = 2·side + action of :mod:`evaluation.marks` (buy-add, buy-cancel, sell-add, sell-cancel).
+  d = 2·side + action of :mod:`evaluation.event_marks` (buy-add, buy-cancel, sell-add, sell-cancel).
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import pyarrow as pa
 from data_prep.features import sessions
 from data_prep.schema import DataFormatError
 
-from .event_marks import EventMarks
-from .marks import dimension_of
+from .event_marks import EventMarks, dimension_of
 
 TRAINING_COLUMNS = ("ts_recv", "action_id", "side_id", "price_offset", "size")
 """Feature columns the baselines are fitted on."""

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .distances import distance, mix_distance
-from .marks import dimension_of
+from .event_marks import dimension_of
 from .stylized_facts import DEFAULT_INTERVALS_S, pooled_returns
 
 EVENT_FEATURES = ("inter_arrival", "size", "price_offset")

@@ -11,8 +11,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from .event_marks import EventMarks
-from .marks import DIMENSIONS
+from .event_marks import DIMENSIONS, EventMarks
 from .streams import event_stream, training_events
 
 

@@ -11,26 +11,22 @@ windows of at most ``max_position_embeddings`` tokens (each window re-reads its 
 from __future__ import annotations
 
 import copy
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pcsv
 import torch
 from tqdm.auto import tqdm
 from transformers import LogitsProcessorList
 
 from data_prep.features import session_features, sessions, traded_volume
 from data_prep.lobster import NAME as LOBSTER_NAME
-from data_prep.lobster import PRICE_DIVISOR, orderbook_path
+from data_prep.lobster import PRICE_DIVISOR, orderbook_path, read_orderbook
 from data_prep.sources import read_events
-from data_prep.validation import decompress
 
 from .book import OrderBook
 from .logits_processor import MarketSimulatorLogitsProcessor
-from .orders import InfeasibleEventError, apply_model_event
 from .recording import BookRecorder
 from .replay import replay
 
@@ -52,14 +48,12 @@ class Prompt:
 
 
 def _lobster_book(message_path: Path, row: int, tick_size: float) -> OrderBook:
-    match = LOBSTER_NAME.match(message_path.name)
-    level = int(match["level"])
-    raw = decompress(orderbook_path(message_path))
-    table = pcsv.read_csv(io.BytesIO(raw), read_options=pcsv.ReadOptions(column_names=[
-        f"c{i}" for i in range(4 * level)])).slice(row, 1).to_pylist()[0]
-    values = list(table.values())
-    asks = [(values[4 * i] / PRICE_DIVISOR, values[4 * i + 1]) for i in range(level) if values[4 * i + 1] > 0]
-    bids = [(values[4 * i + 2] / PRICE_DIVISOR, values[4 * i + 3]) for i in range(level) if values[4 * i + 3] > 0]
+    values = read_orderbook(message_path).slice(row, 1).to_pylist()[0]
+    level = int(LOBSTER_NAME.match(message_path.name)["level"])
+    asks = [(values[f"ask_price_{i}"] / PRICE_DIVISOR, values[f"ask_size_{i}"]) for i in range(1, level + 1)
+            if values[f"ask_size_{i}"] > 0]
+    bids = [(values[f"bid_price_{i}"] / PRICE_DIVISOR, values[f"bid_size_{i}"]) for i in range(1, level + 1)
+            if values[f"bid_size_{i}"] > 0]
     return OrderBook.from_levels([p for p, _ in bids], [s for _, s in bids], [p for p, _ in asks],
                                  [s for _, s in asks], tick_size=tick_size, ts_ns=0)
 
@@ -187,34 +181,3 @@ def generate_rollouts(model, tokenizer, prompt: Prompt, n_events: int, n_rollout
             "liquidity": context[:, 0], "flag": context[:, 1], "mid_return_bin": context[:, 2]})
         rollouts.append(Rollout(tokens, recorders[row].events(), recorders[row].book_series(), recorders[row]))
     return rollouts
-
-
-
-def play_stream(stream: dict, prompt: Prompt, mid_mode: str = "book", levels: int = 5) -> Rollout:
-    """Apply an open-loop stream of model events (a baseline's output) to a copy of the prompt's book.
-
-    Args:
-        stream: dict of (N,) arrays ``inter_arrival`` (s), ``action_id``, ``side_id``, ``price_offset``
-            (fraction), ``size`` (shares), e.g. ``CompoundHawkes.sample``.
-
-    Returns:
-        A :class:`Rollout` measured exactly like TradeFM's (same book, same token→order rule). Infeasible
-        events (a cancel on an empty side) are skipped and leave no row.
-    """
-    recorder = BookRecorder(levels)
-    book = copy.deepcopy(prompt.book)
-    book.listener = recorder
-    ts, rows = prompt.ts_ns, []
-    for i in range(len(stream["action_id"])):
-        ts += int(round(float(stream["inter_arrival"][i]) * 1e9))
-        try:
-            record = apply_model_event(book, int(stream["action_id"][i]), int(stream["side_id"][i]),
-                                       float(stream["price_offset"][i]), float(stream["size"][i]), ts, mid_mode)
-        except InfeasibleEventError:
-            continue
-        record.update(price_offset=float(stream["price_offset"][i]), inter_arrival=float(stream["inter_arrival"][i]))
-        rows.append(record)
-    tokens = pa.table({k: [r[k] for r in rows] for k in ("action_id", "side_id", "price_offset", "inter_arrival",
-                                                          "ts_ns", "price", "size", "order_id", "executed",
-                                                          "cancelled")})
-    return Rollout(tokens, recorder.events(), recorder.book_series(), recorder)

@@ -1,4 +1,5 @@
-"""Evaluation metrics with known answers, baseline fitting (Hawkes parameter recovery), report on real data."""
+"""Evaluation metrics with known answers, stylized facts of real AMZN, the report end to end on real data
+(baselines are tested in test_baselines.py)."""
 
 import json
 
@@ -9,9 +10,7 @@ import torch
 from data_prep.features import session_features, sessions, traded_volume
 from data_prep.pipeline import prepare
 from data_prep.sources import read_events
-from evaluation.baselines import CompoundHawkes, ZeroIntelligence
 from evaluation.distances import distance, mix_distance
-from evaluation.marks import dimension_of
 from evaluation.stylized_facts import autocorrelation, clock_returns, excess_kurtosis, stylized_facts
 
 from .conftest import DATA
@@ -49,41 +48,7 @@ def test_distances_known_answers():
     assert mix_distance([0, 0, 1, 1], [0, 1, 1, 1])["tv"] == pytest.approx(0.25)
 
 
-def test_hawkes_parameter_recovery():
-    mu = [0.5, 0.3, 0.5, 0.3]
-    alpha = [[0.3, 0.1, 0.02, 0.02], [0.2, 0.2, 0.02, 0.02], [0.02, 0.02, 0.3, 0.1], [0.02, 0.02, 0.2, 0.2]]
-    beta = [[2.0] * 4 for _ in range(4)]
-    truth = CompoundHawkes(mu, alpha, beta, marks=None)
-    times, dims = truth.simulate_times(20_000, np.random.default_rng(0))
-    fit_mu, fit_alpha, _ = CompoundHawkes.fit_times([times[dims == d] for d in range(4)], times[-1])
-    np.testing.assert_allclose(fit_mu, mu, rtol=0.2)
-    branching = np.abs(np.linalg.eigvals(np.asarray(alpha))).max()
-    fitted = np.abs(np.linalg.eigvals(np.asarray(fit_alpha))).max()
-    assert fitted == pytest.approx(branching, rel=0.15)
-    np.testing.assert_allclose(np.diag(fit_alpha), np.diag(alpha), atol=0.08)
-
-
-@pytest.fixture(scope="module")
-def amzn_segment():
-    events = sessions(read_events(AMZN))[0]
-    f = session_features(events, traded_volume(events))[0]
-    return {k: f.column(k).to_numpy()[:15000] for k in ("action_id", "side_id", "inter_arrival", "price_offset", "size")}
-
-
-def test_baselines_fit_real_flow_and_are_seeded(amzn_segment):
-    real_mix = np.bincount(dimension_of(amzn_segment["action_id"], amzn_segment["side_id"]), minlength=4) / 15000
-    for cls in (ZeroIntelligence, CompoundHawkes):
-        model = cls.fit([amzn_segment])
-        a, b = model.sample(3000, seed=5), model.sample(3000, seed=5)
-        assert all(np.array_equal(a[k], b[k]) for k in a)
-        mix = np.bincount(dimension_of(a["action_id"], a["side_id"]), minlength=4) / 3000
-        np.testing.assert_allclose(mix, real_mix, atol=0.05)
-        assert (a["size"] >= 1).all() and (a["inter_arrival"] >= 0).all()
-        again = cls.from_dict(json.loads(json.dumps(model.to_dict())))
-        assert all(np.array_equal(again.sample(100, seed=1)[k], model.sample(100, seed=1)[k]) for k in a)
-
-
-def test_stylized_facts_on_real_mid(amzn_segment):
+def test_stylized_facts_on_real_mid():
     events = sessions(read_events(AMZN))[0]
     f = session_features(events, traded_volume(events))[0]
     facts = stylized_facts([(f.column("ts_recv").to_numpy(), f.column("mid").to_numpy())])

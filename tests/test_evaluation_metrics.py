@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from data_prep.features import session_features, sessions, traded_volume
-from data_prep.lobster import MESSAGE_COLUMNS, PRICE_DIVISOR, orderbook_path
+from data_prep.lobster import MESSAGE_TYPES, PRICE_DIVISOR, orderbook_path
 from data_prep.sources import read_events
 from data_prep.validation import decompress
 from evaluation.stylized_facts import stylized_facts
@@ -114,7 +114,7 @@ def _lobster_windows(path, n_windows: int, length: int, first: int = 0):
     their span (orderbook file rows, exact touch)."""
     session = sessions(read_events(path))[0]
     features = session_features(session, traded_volume(session))[0]
-    message = pcsv.read_csv(io.BytesIO(decompress(path)), read_options=pcsv.ReadOptions(column_names=MESSAGE_COLUMNS))
+    message = pcsv.read_csv(io.BytesIO(decompress(path)), read_options=pcsv.ReadOptions(column_names=list(MESSAGE_TYPES)))
     book = pcsv.read_csv(io.BytesIO(decompress(orderbook_path(path))), read_options=pcsv.ReadOptions(
         column_names=["ask", "ask_size", "bid", "bid_size"]))
     ts_ns = np.round(message.column("time").to_numpy() * 1e9).astype(np.int64)

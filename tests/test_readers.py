@@ -39,7 +39,7 @@ def text(path) -> str:
             else raw).decode()
 
 
-def write(path, lines) -> "Path":
+def write(path, lines):
     data = ("\n".join(lines) + "\n").encode() if lines else b""
     path.write_bytes(zstandard.ZstdCompressor().compress(data) if path.suffix == ".zst" else data)
     return path
