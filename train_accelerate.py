@@ -205,6 +205,8 @@ def main(argv=None):
             lines = metrics_path.read_text().splitlines(keepends=True)
             write_atomic(metrics_path, "".join(line for line in lines if json.loads(line)["step"] <= step))
         accelerator.print(f"resumed from {resume} at step {step}")
+    elif accelerator.is_main_process and metrics_path.exists():  # a fresh run does not continue an old log
+        metrics_path.unlink()
     accelerator.init_trackers("tradefm", config={k: v for k, v in vars(args).items()
                                                  if isinstance(v, (int, float, str, bool))})
 

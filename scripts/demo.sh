@@ -41,7 +41,7 @@ else
   LAUNCH=(accelerate launch --cpu --num_processes 1 --mixed_precision no --dynamo_backend no)
 fi
 "${LAUNCH[@]}" train_accelerate.py --cpu --data "$OUT/prepared" --model-size tiny --context-length 256 \
-  --batch-size $((8 / NUM_PROCESSES)) --lr 2e-3 --warmup-steps 40 --max-steps 400 \
+  --batch-size $((8 / NUM_PROCESSES)) --lr 2e-3 --warmup-steps 40 --max-steps 200 \
   --max-minutes "$TRAIN_MINUTES" --eval-every 100 --save-every 200 --output-dir "$OUT/run"
 
 python - "$OUT/run/final/training_summary.json" <<'PY'
