@@ -22,14 +22,11 @@ Events at equal timestamps excite each other in feed order.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-import pyarrow as pa
 from scipy import optimize
 
 from .event_marks import DIMENSIONS, EventMarks
-from .streams import event_stream, training_events
+from .streams import Baseline, training_events
 
 DEFAULT_DECAYS = (3000.0, 300.0, 30.0, 3.0, 0.3)
 """Kernel decay rates β_j, 1/s: time scales 0.33 ms … 3.3 s, a decade apart (the paper gives none). On the
@@ -119,7 +116,7 @@ def fit_sum_exp_hawkes(times_s: np.ndarray, dimension: np.ndarray, horizon_s: fl
     return mu, alpha, {"log_likelihood": float(log_likelihood), "converged": converged, "iterations": iterations}
 
 
-class CompoundHawkes:
+class CompoundHawkes(Baseline):
     """The fitted Compound Hawkes baseline.
 
     Args:
@@ -209,27 +206,7 @@ class CompoundHawkes:
             i += 1
         return times, dims
 
-    def sample(self, n_events: int, seed: int = 0, start_ts_ns: int = 0) -> pa.Table:
-        """``n_events`` marked events starting at ``start_ts_ns`` (UTC ns), as an
-        :data:`evaluation.streams.STREAM_SCHEMA` table; the same seed gives the same table."""
-        rng = np.random.default_rng(seed)
-        times, dims = self.simulate(n_events, rng)
-        return event_stream(times, dims, self.marks, rng, start_ts_ns)
+    def parameters(self) -> dict:
+        """The constructor's parameters as JSON-ready lists (see :class:`evaluation.streams.Baseline`)."""
+        return {"mu": self.mu.tolist(), "alpha": self.alpha.tolist(), "decays": self.decays.tolist()}
 
-    def to_json(self) -> str:
-        """Plain-JSON state (parameters, marks, fit report)."""
-        return json.dumps({"type": self.name, "mu": self.mu.tolist(), "alpha": self.alpha.tolist(),
-                           "decays": self.decays.tolist(), "marks": self.marks.to_dict(), "fit_info": self.fit_info})
-
-    @classmethod
-    def from_json(cls, text: str) -> "CompoundHawkes":
-        """Inverse of :meth:`to_json`.
-
-        Raises:
-            ValueError: the JSON is another baseline's.
-        """
-        state = json.loads(text)
-        if state.get("type") != cls.name:
-            raise ValueError(f"not a {cls.name} baseline: type {state.get('type')!r}")
-        return cls(state["mu"], state["alpha"], state["decays"], EventMarks.from_dict(state["marks"]),
-                   state["fit_info"])

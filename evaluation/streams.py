@@ -12,6 +12,7 @@ the event-stream table a fitted baseline emits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -124,3 +125,37 @@ def event_stream(times_s: np.ndarray, dimension: np.ndarray, marks: EventMarks, 
                      "action_id": (dimension % 2).astype(np.int8), "side_id": (dimension // 2).astype(np.int8),
                      "price_offset": price_offset, "size": size, "inter_arrival": np.diff(times_s, prepend=0.0)},
                      schema=STREAM_SCHEMA)
+
+
+class Baseline:
+    """What the fitted baselines share: seeded sampling into :data:`STREAM_SCHEMA` tables and plain-JSON
+    state. A subclass sets ``name``, ``marks`` (:class:`EventMarks`) and ``fit_info``, implements
+    ``simulate(n_events, rng) → (times_s, dimension)`` and ``parameters() → dict`` (its constructor's other
+    arguments, JSON-ready)."""
+
+    name = "baseline"
+
+    def sample(self, n_events: int, seed: int = 0, start_ts_ns: int = 0) -> pa.Table:
+        """``n_events`` marked events starting at ``start_ts_ns`` (UTC ns), as a :data:`STREAM_SCHEMA` table;
+        the same seed gives the same table."""
+        rng = np.random.default_rng(seed)
+        times, dimension = self.simulate(n_events, rng)
+        return event_stream(times, dimension, self.marks, rng, start_ts_ns)
+
+    def to_json(self) -> str:
+        """Plain-JSON state (parameters, marks, fit report)."""
+        return json.dumps({"type": self.name, **self.parameters(), "marks": self.marks.to_dict(),
+                           "fit_info": self.fit_info})
+
+    @classmethod
+    def from_json(cls, text: str):
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            ValueError: the JSON is another baseline's.
+        """
+        state = json.loads(text)
+        if state.pop("type", None) != cls.name:
+            raise ValueError(f"not a {cls.name} baseline: {text[:80]!r}")
+        marks = EventMarks.from_dict(state.pop("marks"))
+        return cls(**state, marks=marks)

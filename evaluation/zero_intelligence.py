@@ -6,16 +6,13 @@ times exponential, δp from a Gaussian mixture and volume exponential per dimens
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-import pyarrow as pa
 
 from .event_marks import DIMENSIONS, EventMarks
-from .streams import event_stream, training_events
+from .streams import Baseline, training_events
 
 
-class ZeroIntelligence:
+class ZeroIntelligence(Baseline):
     """The fitted Zero-Intelligence baseline.
 
     Args:
@@ -53,27 +50,11 @@ class ZeroIntelligence:
         return cls(probabilities, (n - events.n_segments) / events.duration_s, marks,
                    {"n_events": n, "duration_s": events.duration_s, "n_segments": events.n_segments})
 
-    def sample(self, n_events: int, seed: int = 0, start_ts_ns: int = 0) -> pa.Table:
-        """``n_events`` marked events starting at ``start_ts_ns`` (UTC ns), as an
-        :data:`evaluation.streams.STREAM_SCHEMA` table; the same seed gives the same table."""
-        rng = np.random.default_rng(seed)
+    def simulate(self, n_events: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(n_events,) dimensions drawn from :attr:`probabilities` and Poisson event times (s from 0)."""
         dimension = rng.choice(len(DIMENSIONS), size=n_events, p=self.probabilities)
-        times = np.cumsum(rng.exponential(1.0 / self.rate, n_events))
-        return event_stream(times, dimension, self.marks, rng, start_ts_ns)
+        return np.cumsum(rng.exponential(1.0 / self.rate, n_events)), dimension
 
-    def to_json(self) -> str:
-        """Plain-JSON state (parameters, marks, fit report)."""
-        return json.dumps({"type": self.name, "probabilities": self.probabilities.tolist(), "rate": self.rate,
-                           "marks": self.marks.to_dict(), "fit_info": self.fit_info})
-
-    @classmethod
-    def from_json(cls, text: str) -> "ZeroIntelligence":
-        """Inverse of :meth:`to_json`.
-
-        Raises:
-            ValueError: the JSON is another baseline's.
-        """
-        state = json.loads(text)
-        if state.get("type") != cls.name:
-            raise ValueError(f"not a {cls.name} baseline: type {state.get('type')!r}")
-        return cls(state["probabilities"], state["rate"], EventMarks.from_dict(state["marks"]), state["fit_info"])
+    def parameters(self) -> dict:
+        """The constructor's parameters, JSON-ready (see :class:`evaluation.streams.Baseline`)."""
+        return {"probabilities": self.probabilities.tolist(), "rate": self.rate}
