@@ -57,7 +57,7 @@ tradefm-generate --model "$OUT/run/final" --prompt data/lobster/AAPL_2012-06-21_
 
 echo "== 4/5 evaluate: held-out windows, TradeFM vs Compound Hawkes vs Zero-Intelligence, perplexity"
 tradefm-eval --model "$OUT/run/final" --data data/lobster --prepared "$OUT/prepared" --zero-shot "$OUT/zero_shot" \
-  --prompt-events 256 --events 256 --rollouts 2 --windows 3 --out "$OUT/report" > "$OUT/eval.log"
+  --prompt-events 256 --events 512 --rollouts 4 --windows 4 --out "$OUT/report" > "$OUT/eval.log"
 sed -n '/## Summary/,/## Figures/p' "$OUT/report/report.md"
 
 echo "== 5/5 done"

@@ -13,8 +13,10 @@ Closed loop (TradeFM §8, Algorithm 3), one :class:`simulator.book.OrderBook` pe
    and cancels on a side without resting volume.
 
 Turning a token into numbers (:meth:`MarketSimulatorLogitsProcessor.event_values`): the tokenizer gives the
-bins; ``value_mode="sample"`` (default) draws δp, size and Δt uniformly within the bin on the tokenizer's
-scale (identity for δp, log for size and Δt) from a per-row ``numpy`` generator seeded with ``seed + row``
+bins; ``value_mode="sample"`` (default) draws δp, size and Δt from the bin's empirical values
+(``FieldBins.within_bin``: quantiles of the calibration data inside the bin, so round lots and Δt = 0 keep
+their mass), or uniformly within the bin on the tokenizer's scale (identity for δp, log for size and Δt)
+for a tokenizer calibrated without them, from a per-row ``numpy`` generator seeded with ``seed + row``
 (MarS-style sampling, so one bin does not collapse to one value); ``"center"`` uses the bin's
 representative. The event's time is the previous time plus Δt.
 
@@ -75,10 +77,11 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         # per-token lookup tables, so that the hot loop does no array work per token
         decoded = tokenizer.decode_events(np.arange(n))
         self._fields = {}
-        for name in ("price_offset", "size", "inter_arrival"):
+        for name, bin_key in (("price_offset", "price_bin"), ("size", "size_bin"), ("inter_arrival", "time_bin")):
             bins = tokenizer.bins[name]
+            within = [bins.within_bin[k] if bins.within_bin else [] for k in decoded[bin_key]]  # per token
             self._fields[name] = (bins, bins.forward(decoded[f"{name}_low"]), bins.forward(decoded[f"{name}_high"]),
-                                  decoded[name])
+                                  decoded[name], within)
         self._action, self._side = decoded["action_id"], decoded["side_id"]
         self._tier = np.broadcast_to(tokenizer.liquidity_tier(self.adv), len(books))
         block = n // 4  # ids per (action, side): see tokenization Eq. 1
@@ -98,9 +101,11 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
     def event_values(self, row: int, token: int) -> tuple[int, int, float, float, float]:
         """(action_id, side_id, δp fraction, size shares, Δt seconds) for one token (module docstring)."""
         values = []
-        for bins, low, high, representative in self._fields.values():
-            lo, hi = low[token], high[token]
-            if self.value_mode == "sample" and np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+        for bins, low, high, representative, within in self._fields.values():
+            lo, hi, pool = low[token], high[token], within[token]
+            if self.value_mode == "sample" and pool:
+                values.append(pool[self.rngs[row].integers(len(pool))])
+            elif self.value_mode == "sample" and np.isfinite(lo) and np.isfinite(hi) and hi > lo:
                 values.append(float(bins.inverse(self.rngs[row].uniform(lo, hi))))
             else:
                 values.append(float(representative[token]))

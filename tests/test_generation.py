@@ -63,6 +63,16 @@ def test_rollouts_are_feasible_and_reproducible(model, tokenizer, prompt):
     assert not c[0].tokens.equals(a[0].tokens)
 
 
+def test_sampled_values_come_from_the_bins_empirical_values(model, tokenizer, prompt):
+    rollout = generate_rollouts(model, tokenizer, prompt, n_events=120, n_rollouts=1, seed=5, progress=False)[0]
+    tokens = rollout.tokens.to_pandas()
+    decoded = tokenizer.decode_events(tokens.token.to_numpy())
+    for name, bin_key in (("size", "size_bin"), ("inter_arrival", "time_bin")):
+        pools = tokenizer.bins[name].within_bin
+        assert all(value in pools[k] for value, k in zip(tokens[name], decoded[bin_key])), name
+    assert (tokens["inter_arrival"] == 0).any()  # simultaneous events (Δt = 0) are common in real L3 flow
+
+
 def test_long_rollouts_slide_the_context_window(model, tokenizer, prompt):
     rollout = generate_rollouts(model, tokenizer, prompt, n_events=150, n_rollouts=1, progress=False)[0]
     assert rollout.tokens.num_rows == 150  # 64 prompt + 150 > 128 positions: generated in windows

@@ -94,6 +94,28 @@ def test_corrupt_calibration_file_is_refused(tmp_path, tokenizer):
         TradeFMTokenizer.from_pretrained(tmp_path)
 
 
+def test_within_bin_values_are_observed_values_of_their_bin(tmp_path, tokenizer, features):
+    for name, bins in tokenizer.bins.items():
+        raw = features.column(name).to_numpy().astype(np.float64)
+        counts = np.bincount(bins.digitize(raw)[0], minlength=bins.n_bins)
+        assert len(bins.within_bin) == bins.n_bins
+        for k, values in enumerate(bins.within_bin):
+            assert len(values) == min(counts[k], 32)  # an empty bin stores nothing, a full one 32 quantiles
+            assert np.isin(values, raw).all() and (bins.digitize(np.asarray(values))[0] == k).all()
+    # real sizes are round lots: the 100-share spike keeps its mass inside its bin
+    size = tokenizer.bins["size"]
+    k = size.digitize(np.array([100.0]))[0][0]
+    real = features.column("size").to_numpy()
+    in_bin = real[size.digitize(real)[0] == k]
+    assert np.mean(np.asarray(size.within_bin[k]) == 100) == pytest.approx(np.mean(in_bin == 100), abs=1 / 32)
+    tokenizer.save_pretrained(tmp_path)
+    state = json.loads((tmp_path / "tradefm_tokenizer.json").read_text())
+    state["bins"]["size"]["within_bin"] = state["bins"]["size"]["within_bin"][:-1]
+    (tmp_path / "tradefm_tokenizer.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="bins.size.within_bin"):
+        TradeFMTokenizer.from_pretrained(tmp_path)
+
+
 def test_uncalibrated_tokenizer_refuses_events(features):
     with pytest.raises(ValueError, match="not calibrated"):
         TradeFMTokenizer().encode_events(features)

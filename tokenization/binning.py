@@ -12,6 +12,12 @@ Transforms: ``"identity"`` (δp and Δp, fractions), ``"log1p"`` (size in shares
 §5.3), ``"log_floor"`` (Δt in seconds → log(Δt + floor), floor = 1 µs by default, so the common Δt = 0
 has a finite log; the paper leaves this open).
 
+Each field also keeps, per bin, :data:`N_WITHIN_BIN` empirical quantiles of the calibration values that
+fell in it (``within_bin``, raw units): turning a generated bin back into a number then draws from the
+data's own distribution inside the bin — round lots (100 shares), the spike of simultaneous events
+(Δt = 0), whole ticks — which a uniform draw over the bin's range smears out. Quantiles are taken with
+``method="inverted_cdf"``, so every stored value was observed.
+
 Values outside ``[edges[0], edges[-1]]`` are *clamped* into the edge bins (``outlier_mode="clamp"``) or,
 with ``outlier_mode="edge_bins"``, the two edge bins are reserved for outliers and the ``n_bins − 2``
 inner bins cover the calibrated range (the paper leaves the choice open; both are supported and the
@@ -27,6 +33,7 @@ import numpy as np
 TRANSFORMS = ("identity", "log1p", "log_floor")
 OUTLIER_MODES = ("clamp", "edge_bins")
 DEFAULT_TIME_FLOOR_S = 1e-6
+N_WITHIN_BIN = 32
 
 
 @dataclass
@@ -40,6 +47,8 @@ class FieldBins:
         transform: one of :data:`TRANSFORMS`.
         outlier_mode: one of :data:`OUTLIER_MODES`.
         floor: additive floor of the ``"log_floor"`` transform (seconds); unused otherwise.
+        within_bin: per bin, up to :data:`N_WITHIN_BIN` sorted empirical quantiles (raw units) of the
+            calibration values in the bin (empty for a bin no value fell in); ``None`` when not fitted.
     """
 
     name: str
@@ -47,6 +56,7 @@ class FieldBins:
     transform: str = "identity"
     outlier_mode: str = "clamp"
     floor: float = 0.0
+    within_bin: list[list[float]] | None = None
 
     @property
     def n_bins(self) -> int:
@@ -129,6 +139,26 @@ class FieldBins:
             centre[-1] = inner[-1]
         return self.inverse(centre)
 
+    def fit_within_bin(self, values, n_quantiles: int = N_WITHIN_BIN) -> "FieldBins":
+        """Store, per bin, ``n_quantiles`` empirical quantiles (``inverted_cdf``) of ``values`` in the bin.
+
+        Args:
+            values: (N,) raw calibration values (fraction, shares or seconds); non-finite ones are ignored.
+
+        Returns:
+            ``self``, with :attr:`within_bin` set (a bin with fewer values than quantiles keeps them all).
+        """
+        x = np.asarray(values, dtype=np.float64)
+        x = np.sort(x[np.isfinite(x)])
+        bins = self.digitize(x)[0]
+        levels = (np.arange(n_quantiles) + 0.5) / n_quantiles
+        within = []
+        for k in range(self.n_bins):
+            v = x[bins == k]
+            within.append((v if len(v) <= n_quantiles else np.quantile(v, levels, method="inverted_cdf")).tolist())
+        self.within_bin = within
+        return self
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -161,7 +191,7 @@ def quantile_bins(name: str, values, n_bins: int, lower_pct: float = 1.0, upper_
     trimmed = x[(x >= lo) & (x <= hi)]
     n_inner = n_bins - 2 if outlier_mode == "edge_bins" else n_bins
     edges = np.quantile(trimmed, np.linspace(0, 1, n_inner + 1))
-    return FieldBins(name, [float(e) for e in edges], "identity", outlier_mode)
+    return FieldBins(name, [float(e) for e in edges], "identity", outlier_mode).fit_within_bin(x)
 
 
 def log_width_bins(name: str, values, n_bins: int, transform: str, upper_pct: float = 99.0,
@@ -181,12 +211,13 @@ def log_width_bins(name: str, values, n_bins: int, transform: str, upper_pct: fl
     if outlier_mode not in OUTLIER_MODES:
         raise ValueError(f"{name}: unknown outlier_mode {outlier_mode!r}; expected one of {OUTLIER_MODES}")
     bins = FieldBins(name, [0.0, 1.0], transform, outlier_mode, floor)
-    x = bins.forward(_check(name, values, n_bins))
+    raw = _check(name, values, n_bins)
+    x = bins.forward(raw)
     lo, hi = float(x.min()), float(np.percentile(x, upper_pct))
     if not hi > lo:
         hi = lo + 1.0  # a constant sample: one unit of log scale keeps the bins well defined
     n_inner = n_bins - 2 if outlier_mode == "edge_bins" else n_bins
     edges = np.linspace(lo, hi, n_inner + 1)
     bins.edges = [float(e) for e in edges]
-    return bins
+    return bins.fit_within_bin(raw)
 

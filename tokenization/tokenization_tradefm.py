@@ -63,6 +63,9 @@ def _load_calibration(path: str) -> dict:
         if not np.isfinite(edges).all() or (np.diff(edges) < 0).any() or bins.n_bins != declared:
             raise ValueError(f"{path}: field 'bins.{name}.edges' must be finite, non-decreasing and give "
                              f"{declared} bins")
+        if bins.within_bin is not None and (len(bins.within_bin) != declared or not all(
+                np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in bins.within_bin)):
+            raise ValueError(f"{path}: field 'bins.{name}.within_bin' must hold {declared} lists of finite values")
     return calibration
 
 
@@ -292,7 +295,8 @@ class TradeFMTokenizer(PreTrainedTokenizer):
             dict of (N,) arrays: ``action_id``, ``side_id``, ``price_bin``, ``size_bin``, ``time_bin`` (int64);
             for each field in ``price_offset`` (fraction), ``size`` (shares), ``inter_arrival`` (s): the bin's
             ``<field>_low`` / ``<field>_high`` bounds and a representative ``<field>`` value that encodes
-            back to the same bin (see :meth:`tokenization.binning.FieldBins.representatives`).
+            back to the same bin (see :meth:`tokenization.binning.FieldBins.representatives`). The bins'
+            empirical values are ``tokenizer.bins[field].within_bin[<field bin>]``.
 
         Raises:
             ValueError: uncalibrated tokenizer or a non-event id.
