@@ -66,10 +66,12 @@ def sessions(events: pa.Table) -> list[pa.Table]:
         events: EVENT_SCHEMA table, possibly holding many instruments and days.
 
     Returns:
-        One table per session, sorted by (instrument, date).
+        One table per session, sorted by (instrument, date); ``[events]`` itself when it holds one session.
     """
     keys = pa.table({"i": events.column("instrument"), "d": events.column("date")})
     groups = keys.group_by(["i", "d"], use_threads=False).aggregate([])
+    if groups.num_rows == 1:  # the usual file of one session: no filtered copy
+        return [events]
     groups = groups.sort_by([("i", "ascending"), ("d", "ascending")])
     out = []
     for inst, day in zip(groups.column("i").to_pylist(), groups.column("d").to_pylist()):
@@ -136,7 +138,11 @@ def _expand_modifies(order_id, action, price, size, row, fills_update_book=True)
     out_price = np.where(replace[src] & (kind == 0), prev_price_row[src], price[src])
     out_size = np.where(partial[src], prev_remaining_row[src] - size[src],
                         np.where(replace[src] & (kind == 0), prev_remaining_row[src], size[src]))
-    unknown_cancel = int((as_cancel & ~np.isin(order_id, order_id[(action == A) | (action == M)])).sum())
+    # A cancel of an order never added: its id has no A or M row (the sorted rows hold one group per id).
+    id_no = np.cumsum(first) - 1
+    id_added = np.zeros(n, dtype=bool)
+    id_added[id_no[is_set]] = True
+    unknown_cancel = int((as_cancel[idx] & ~id_added[id_no]).sum())
     return src, out_action, out_price, out_size, {"modify_of_unknown_order": int(unknown.sum()),
                                                   "skipped_modify_noop": int(noop.sum()),
                                                   "cancel_of_unknown_order": unknown_cancel,

@@ -52,15 +52,34 @@ class EWVWAP:
             price: execution price, dollars (or ticks: the estimator is unit-free).
             size: executed quantity, shares or contracts (> 0; prints of size 0 are ignored).
         """
-        if self.last_ts_ns is not None:
-            decay = 2.0 ** (-(ts_ns - self.last_ts_ns) / self.half_life_ns)
-            self.numerator *= decay
-            self.denominator *= decay
-        self.last_ts_ns = ts_ns
-        if size > 0:
-            self.numerator += price * size
-            self.denominator += size
-        return self.mid
+        return self.update_many((ts_ns,), (price,), (size,))[0]
+
+    def update_many(self, ts_ns, price, size) -> list[float]:
+        """Add prints one after another and return the mid after each (the recursion of the module docstring).
+
+        Args:
+            ts_ns, price, size: (K,) sequences as in :meth:`update`, in time order. Pass Python numbers
+                (``array.tolist()``): the loop is plain float arithmetic, which numpy scalars slow down.
+
+        Returns:
+            (K,) mids, same unit as ``price``.
+        """
+        numerator, denominator, last = self.numerator, self.denominator, self.last_ts_ns
+        half_life_ns, initial_mid = self.half_life_ns, self.initial_mid
+        mids: list[float] = []
+        append = mids.append
+        for t, p, v in zip(ts_ns, price, size):
+            if t != last and last is not None:  # Δt = 0 would decay by 2 ** -0.0 == 1.0: skip the pow
+                decay = 2.0 ** (-(t - last) / half_life_ns)
+                numerator *= decay
+                denominator *= decay
+            last = t
+            if v > 0:
+                numerator += p * v
+                denominator += v
+            append(numerator / denominator if denominator > 0 else initial_mid)
+        self.numerator, self.denominator, self.last_ts_ns = numerator, denominator, last
+        return mids
 
     @property
     def mid(self) -> float:
@@ -98,10 +117,7 @@ def ew_vwap_mid(
     if initial_mid != initial_mid and len(prints):  # NaN: back-fill with the first print's price
         initial_mid = float(price[prints[0]])
     estimator = EWVWAP(half_life_s, initial_mid)
-    after_print = np.array(
-        [estimator.update(int(t), float(p), float(v)) for t, p, v in zip(ts_ns[prints], price[prints], size[prints])],
-        dtype=np.float64,
-    )
+    after_print = estimator.update_many(ts_ns[prints].tolist(), price[prints].tolist(), size[prints].tolist())
     # Number of prints strictly before each event: 0 → initial_mid, k → value after the k-th print.
     n_before = np.searchsorted(prints, np.arange(len(ts_ns)), side="left")
     table = np.concatenate([[initial_mid], after_print])
