@@ -29,6 +29,7 @@ How each source maps onto the actions is documented in the reader modules
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 ACTIONS = ("A", "C", "M", "T", "F", "R", "N")
@@ -84,17 +85,14 @@ def fills_update_book(flags) -> bool:
     Args:
         flags: (N,) uint8 ``flags`` of one source's events.
     """
-    import numpy as np
-
     return not bool((np.asarray(flags) & ~np.uint8(F_SNAPSHOT) != 0).any())
 
 
-def char_codes(column: pa.ChunkedArray | pa.Array) -> "np.ndarray":
+def char_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """One-character string column (``action``, ``side``) → (N,) uint8 ASCII codes, without Python objects.
 
     Compare with ``ord("A")`` etc. Raises ValueError if a value is not exactly one byte long.
     """
-    import numpy as np
     import pyarrow.compute as pc
 
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
@@ -108,14 +106,12 @@ def char_codes(column: pa.ChunkedArray | pa.Array) -> "np.ndarray":
     return np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets]
 
 
-def char_array(codes: "np.ndarray") -> pa.StringArray:
+def char_array(codes: np.ndarray) -> pa.StringArray:
     """(N,) uint8 ASCII codes → one-character string column, the inverse of :func:`char_codes` (no Python objects).
 
     Bytes outside ASCII (≥ 128, not valid UTF-8 alone) become ``"?"``, which is no action or side code, so the
     event checks still reject the row.
     """
-    import numpy as np
-
     codes = np.asarray(codes, dtype=np.uint8)
     codes = np.where(codes < 128, codes, np.uint8(ord("?"))).astype(np.uint8)
     offsets = np.arange(len(codes) + 1, dtype=np.int32)
