@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from data_prep.lobster import NAME as LOBSTER_NAME
-from data_prep.lobster import PRICE_DIVISOR, orderbook_path, read_orderbook
+from data_prep.lobster import PRICE_DIVISOR
 from data_prep.pipeline import time_split_ranges
 from simulator.recording import BookRecorder
 from simulator.replay import replay
@@ -56,8 +55,8 @@ def real_book(session: Session, first_row: int, last_row: int) -> pa.Table:
     """
     rows = session.events.column("source_row").to_numpy()
     keep = (rows >= first_row) & (rows <= last_row)
-    if LOBSTER_NAME.match(session.path.name) and orderbook_path(session.path).exists():
-        book = read_orderbook(session.path).slice(first_row, last_row - first_row + 1)
+    if session.orderbook is not None:
+        book = session.orderbook.slice(first_row, last_row - first_row + 1)
         bid_size, ask_size = book.column("bid_size_1").to_numpy(), book.column("ask_size_1").to_numpy()
         ask = np.where(ask_size > 0, book.column("ask_price_1").to_numpy() / PRICE_DIVISOR, np.nan)
         bid = np.where(bid_size > 0, book.column("bid_price_1").to_numpy() / PRICE_DIVISOR, np.nan)
@@ -69,13 +68,13 @@ def real_book(session: Session, first_row: int, last_row: int) -> pa.Table:
     return recorder.book_series().select(["ts_ns", "mid", "spread", "bid_size", "ask_size"])
 
 
-def _test_windows(n_rows: int, split_args: tuple, prompt_events: int, events: int, n_windows: int) -> list[int]:
-    """First model-event index of up to ``n_windows`` windows of ``events`` inside the test ranges, each
-    with ``prompt_events`` events before it, spread evenly over the candidates."""
-    ranges = time_split_ranges(n_rows, *split_args)
-    candidates = [hi - events for lo, hi in ranges["test"] if hi - lo >= events and hi - events >= prompt_events]
+def _test_windows(test_ranges, prompt_events: int, events: int, n_windows: int) -> list[int]:
+    """First model-event index of up to ``n_windows`` windows of ``events`` inside ``test_ranges``
+    (``[(lo, hi), …]`` model-event indices), each with ``prompt_events`` events before it, spread evenly over
+    the candidates."""
+    candidates = [hi - events for lo, hi in test_ranges if hi - lo >= events and hi - events >= prompt_events]
     if not candidates:  # short test blocks: the window's continuation ends the block
-        candidates = [hi - events for lo, hi in ranges["test"] if hi - events >= prompt_events]
+        candidates = [hi - events for lo, hi in test_ranges if hi - events >= prompt_events]
     picks = np.linspace(0, len(candidates) - 1, min(n_windows, len(candidates))).astype(int)
     return [candidates[i] for i in picks]
 
@@ -104,7 +103,7 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
         ranges = time_split_ranges(session.features.num_rows, *split_args)
         train = [session.features.slice(lo, hi - lo) for lo, hi in ranges["train"]]
         fitted[session.path.name] = {name: BASELINES[name].fit(train, seed=seed) for name in baselines}
-        starts = _test_windows(session.features.num_rows, split_args, prompt_events, events, windows_per_session)
+        starts = _test_windows(ranges["test"], prompt_events, events, windows_per_session)
         for w, start in enumerate(starts):
             prompt = load_prompt(None, tokenizer, prompt_events, start - prompt_events, session=session)
             real = session.features.slice(start, events)

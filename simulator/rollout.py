@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +48,10 @@ class Prompt:
     features: pa.Table
 
 
-def _lobster_book(message_path: Path, row: int, tick_size: float) -> OrderBook:
-    values = read_orderbook(message_path).slice(row, 1).to_pylist()[0]
-    level = int(LOBSTER_NAME.match(message_path.name)["level"])
+def _lobster_book(orderbook: pa.Table, row: int, tick_size: float) -> OrderBook:
+    """The book of LOBSTER orderbook row ``row`` (:func:`data_prep.lobster.read_orderbook` table)."""
+    values = orderbook.slice(row, 1).to_pylist()[0]
+    level = orderbook.num_columns // 4
     asks = [(values[f"ask_price_{i}"] / PRICE_DIVISOR, values[f"ask_size_{i}"]) for i in range(1, level + 1)
             if values[f"ask_size_{i}"] > 0]
     bids = [(values[f"bid_price_{i}"] / PRICE_DIVISOR, values[f"bid_size_{i}"]) for i in range(1, level + 1)
@@ -77,11 +79,20 @@ class Session:
         adv = traded_volume(events)
         return cls(path, events, session_features(events, adv)[0], adv, tick_size or OrderBook.tick_size_of(events))
 
+    @cached_property
+    def orderbook(self) -> pa.Table | None:
+        """The LOBSTER orderbook file beside a LOBSTER message file, read once
+        (:func:`data_prep.lobster.read_orderbook`: row *k* is the book after message *k*); ``None`` for
+        other sources or when the file is absent."""
+        if LOBSTER_NAME.match(self.path.name) and orderbook_path(self.path).exists():
+            return read_orderbook(self.path)
+        return None
+
     def book_after(self, source_row: int) -> OrderBook:
         """The real book after source row ``source_row``: the LOBSTER orderbook row, or a replay of the
         Databento snapshot and events."""
-        if LOBSTER_NAME.match(self.path.name) and orderbook_path(self.path).exists():
-            return _lobster_book(self.path, source_row, self.tick_size)
+        if self.orderbook is not None:
+            return _lobster_book(self.orderbook, source_row, self.tick_size)
         rows = self.events.column("source_row").to_numpy()
         return replay(self.events.filter(pa.array(rows <= source_row)), self.tick_size)[0]
 
