@@ -147,7 +147,9 @@ def generate_rollouts(model, tokenizer, prompt: Prompt, n_events: int, n_rollout
     """Generate ``n_rollouts`` independent continuations of ``prompt`` (a batch), closed loop.
 
     Defaults follow the paper (§8): multinomial sampling with repetition penalty 1.2, book-midpoint mid.
-    Same ``seed`` → identical rollouts. Each row has its own book, recorder and value sampler.
+    Same ``seed`` → identical rollouts. Each row has its own book, recorder and value sampler. Every row
+    gets exactly ``n_events`` events: the processor masks ``<eos>`` with the other special tokens, so
+    ``generate`` runs without an end-of-sequence check (no per-step ``min_new_tokens`` / EOS work).
 
     Returns:
         One :class:`Rollout` per row.
@@ -175,8 +177,8 @@ def generate_rollouts(model, tokenizer, prompt: Prompt, n_events: int, n_rollout
         processor.begin_window(ids.shape[1] - keep)
         out = model.generate(ids[:, -keep:], context_provider=processor.context_provider,
                              logits_processor=LogitsProcessorList([processor]), max_new_tokens=chunk,
-                             min_new_tokens=chunk, do_sample=do_sample, repetition_penalty=repetition_penalty,
-                             top_k=0, use_cache=use_cache, pad_token_id=tokenizer.pad_token_id)
+                             do_sample=do_sample, repetition_penalty=repetition_penalty, top_k=0,
+                             use_cache=use_cache, pad_token_id=tokenizer.pad_token_id, eos_token_id=None)
         processor.sync(out)
         ids = torch.cat([ids, out[:, keep:]], dim=1)
         produced += chunk
