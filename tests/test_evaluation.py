@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from data_prep.features import session_features, sessions, traded_volume
-from data_prep.pipeline import prepare
+from data_prep.pipeline import prepare, time_split_ranges
 from data_prep.sources import read_events
 from evaluation.distances import distance, mix_distance
 from evaluation.stylized_facts import autocorrelation, clock_returns, excess_kurtosis, stylized_facts
+from simulator.rollout import Session
 
 from .conftest import DATA
 
@@ -78,6 +79,11 @@ def test_report_end_to_end(tmp_path):
     metrics = json.loads((tmp_path / "report/metrics.json").read_text())
     assert set(metrics["distances"]) == {"tradefm", "hawkes", "zero_intelligence"}
     assert metrics["protocol"]["windows"] == 2 and metrics["hawkes_over_tradefm"]["mean_ks_flow"] > 0
+    summary = json.loads((prepared / "prep_summary.json").read_text())
+    test_ranges = time_split_ranges(Session.load(AMZN).features.num_rows, summary.get("val_fraction", 0.1),
+                                    summary.get("test_fraction", 0.1), summary.get("split_blocks", 1))["test"]
+    # the real reference is every held-out event, not only the 2 windows' continuations
+    assert metrics["protocol"]["real_events"] == sum(hi - lo for lo, hi in test_ranges) > 2 * 64
     assert metrics["perplexity"]["zero_shot_ratio"] > 0
     report = (tmp_path / "report/report.md").read_text()
     assert "Table 2" in report and "Hawkes error / TradeFM error" in report
