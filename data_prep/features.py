@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import DataFormatError, char_codes, fills_update_book
+from .schema import DataFormatError, char_codes, fills_update_book, one_of
 from .vwap import DEFAULT_HALF_LIFE_S, ew_vwap_mid
 
 A, C, M, T, F, R, N, B, ASK = (ord(c) for c in "ACMTFRNBA")  # ASCII codes of actions and sides
@@ -68,10 +68,11 @@ def sessions(events: pa.Table) -> list[pa.Table]:
     Returns:
         One table per session, sorted by (instrument, date); ``[events]`` itself when it holds one session.
     """
-    keys = pa.table({"i": events.column("instrument"), "d": events.column("date")})
-    groups = keys.group_by(["i", "d"], use_threads=False).aggregate([])
-    if groups.num_rows == 1:  # the usual file of one session: no filtered copy
-        return [events]
+    instrument, date = events.column("instrument"), events.column("date")
+    days = pc.min_max(date)
+    if events.num_rows and days["min"] == days["max"] and pc.all(pc.equal(instrument, instrument[0])).as_py():
+        return [events]  # the usual file of one session: no filtered copy
+    groups = pa.table({"i": instrument, "d": date}).group_by(["i", "d"], use_threads=False).aggregate([])
     groups = groups.sort_by([("i", "ascending"), ("d", "ascending")])
     out = []
     for inst, day in zip(groups.column("i").to_pylist(), groups.column("d").to_pylist()):
@@ -80,11 +81,11 @@ def sessions(events: pa.Table) -> list[pa.Table]:
     return out
 
 
-def _expand_modifies(order_id, action, price, size, row, fills_update_book=True):
+def _expand_modifies(order_id, action, price, size, fills_update_book=True):
     """Turn M rows into cancel/add rows (see the module docstring).
 
     Args:
-        order_id, action, price, size, row: (N,) arrays of the session's book events, in time order,
+        order_id, action, price, size: (N,) arrays of the session's book events, in time order,
             ``action`` in {A, C, M, F} (other actions removed beforehand).
         fills_update_book: see :func:`data_prep.schema.fills_update_book`; when False, an ``F`` leaves the
             order's size alone and the ``C``/``M`` that follows it on the same order (the venue's book
@@ -96,57 +97,57 @@ def _expand_modifies(order_id, action, price, size, row, fills_update_book=True)
         the capture; kept as events) and of no-op modifies (skipped).
     """
     n = len(order_id)
-    # Remaining size and price of each order just before each row: sort by (order_id, row) and walk the
-    # segments that start at every A/M (which set the size) and shrink at every C/F.
-    idx = np.lexsort((row, order_id))
-    oid, act, sz, px = order_id[idx], action[idx], size[idx], price[idx]
+    # Rows of each order together, in time order. An order's state is a run of segments: one starts at the
+    # order's first row and at every A/M (which set size and price), and shrinks at every C (and F).
+    idx = np.argsort(order_id, kind="stable")
+    oid, act, sz = order_id[idx], action[idx], size[idx]
     first = np.ones(n, dtype=bool)
     first[1:] = oid[1:] != oid[:-1]
     is_set = (act == A) | (act == M)
-    seg_start = is_set | first
-    seg = np.cumsum(seg_start) - 1
-    base = np.where(is_set, sz, 0)[seg_start][seg]
-    dec = np.where((act == C) | ((act == F) if fills_update_book else False), sz, 0)
+    starts = np.flatnonzero(is_set | first)
+    dec = sz * ((act == C) | ((act == F) & fills_update_book))
     cum = np.cumsum(dec)
-    remaining_after = base - (cum - (cum - dec)[seg_start][seg])
-    seg_price = px[seg_start][seg]
-    prev_remaining = np.where(first, 0, np.roll(remaining_after, 1))
-    prev_price = np.where(first, np.nan, np.roll(seg_price, 1))
-    known = ~first | (act != M)  # an M that opens its order's group has no earlier state
-    after_fill = ~first & (np.roll(act, 1) == F) & ((act == C) | (act == M)) & (not fills_update_book)
-    prev_remaining_row = np.empty(n, dtype=np.int64)
-    prev_price_row = np.empty(n, dtype=np.float64)
-    known_row, fill_update = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
-    prev_remaining_row[idx], prev_price_row[idx], known_row[idx] = prev_remaining, prev_price, known
-    fill_update[idx] = after_fill
+    base = (sz * is_set + cum - dec)[starts]  # remaining size after sorted row j = base[its segment] - cum[j]
 
-    is_m = (action == M) & ~fill_update
-    same_price = prev_price_row == price
-    partial = is_m & known_row & same_price & (size < prev_remaining_row)
-    noop = is_m & known_row & same_price & (size == prev_remaining_row)
-    replace = is_m & known_row & ~partial & ~noop & (prev_remaining_row > 0)
-    unknown = is_m & ~known_row
-    as_add = (action == A) | unknown | (is_m & known_row & ~partial & ~noop)
-    as_cancel = (action == C) & ~fill_update
+    # The state just before a row matters for modifies, and for cancels when they may follow a fill.
+    probe = np.flatnonzero((act == M) | ((act == C) & (not fills_update_book)))
+    known = ~first[probe]  # the order has an earlier row
+    prev = probe - 1
+    prev_seg = np.searchsorted(starts, prev, side="right") - 1
+    prev_remaining = np.where(known, base[prev_seg] - cum[prev], 0)
+    prev_price = np.where(known, price[idx[starts[prev_seg]]], np.nan)
+    fill_update = known & (act[prev] == F) & (not fills_update_book)
+    rows, modify = idx[probe], act[probe] == M
+    new_size, new_price = size[rows], price[rows]
+    is_m = modify & ~fill_update
+    same_price = prev_price == new_price
+    partial = is_m & known & same_price & (new_size < prev_remaining)
+    noop = is_m & known & same_price & (new_size == prev_remaining)
+    replace = is_m & known & ~partial & ~noop & (prev_remaining > 0)
+    unknown = is_m & ~known
 
-    # Emit in row order; for a replace the cancel (old price) precedes the add (new price).
-    src = np.concatenate([np.flatnonzero(as_cancel | partial | replace), np.flatnonzero(as_add)])
-    kind = np.concatenate([np.zeros((as_cancel | partial | replace).sum(), np.int8), np.ones(as_add.sum(), np.int8)])
-    order = np.lexsort((kind, src))
-    src, kind = src[order], kind[order]
-    out_action = np.where(kind == 1, 0, 1).astype(np.int8)
-    out_price = np.where(replace[src] & (kind == 0), prev_price_row[src], price[src])
-    out_size = np.where(partial[src], prev_remaining_row[src] - size[src],
-                        np.where(replace[src] & (kind == 0), prev_remaining_row[src], size[src]))
-    # A cancel of an order never added: its id has no A or M row (the sorted rows hold one group per id).
-    id_no = np.cumsum(first) - 1
-    id_added = np.zeros(n, dtype=bool)
-    id_added[id_no[is_set]] = True
-    unknown_cancel = int((as_cancel[idx] & ~id_added[id_no]).sum())
-    return src, out_action, out_price, out_size, {"modify_of_unknown_order": int(unknown.sum()),
-                                                  "skipped_modify_noop": int(noop.sum()),
-                                                  "cancel_of_unknown_order": unknown_cancel,
-                                                  "skipped_fill_book_update": int(fill_update.sum())}
+    # Per row: emit a cancel (old price, shares removed) and/or an add (new price and size), cancel first.
+    emit = np.zeros((n, 2), dtype=bool)
+    emit[:, 0], emit[:, 1] = action == C, action == A
+    emit[rows, 0] = np.where(modify, partial | replace, ~fill_update)
+    emit[rows, 1] = unknown | (is_m & known & ~partial & ~noop)
+    cancel_size, cancel_price = size.copy(), price.copy()
+    cancel_size[rows] = np.where(partial, prev_remaining - new_size, np.where(replace, prev_remaining, new_size))
+    cancel_price[rows] = np.where(replace, prev_price, new_price)
+    out = np.flatnonzero(emit)
+    src, is_add = out >> 1, (out & 1).astype(bool)
+
+    # A cancel of an order never added: its order has no A or M row.
+    cancels = (act == C)
+    cancels[probe[fill_update]] = False
+    groups = np.flatnonzero(first)
+    added = np.logical_or.reduceat(is_set, groups) if n else np.zeros(0, dtype=bool)
+    per_order = np.add.reduceat(cancels, groups, dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
+    return (src, (~is_add).astype(np.int8), np.where(is_add, price[src], cancel_price[src]),
+            np.where(is_add, size[src], cancel_size[src]),
+            {"modify_of_unknown_order": int(unknown.sum()), "skipped_modify_noop": int(noop.sum()),
+             "cancel_of_unknown_order": int(per_order[~added].sum()),
+             "skipped_fill_book_update": int(fill_update.sum())})
 
 
 def session_features(events: pa.Table, average_daily_volume: float,
@@ -188,9 +189,9 @@ def session_features(events: pa.Table, average_daily_volume: float,
     p_open = col["price"][prints[0]] if len(prints) else initial_mid
 
     # Book events (snapshot rows included so modifies/cancels of opening orders know their state).
-    book = np.flatnonzero(np.isin(action, (A, C, M, F)) & (side != N))
+    book = np.flatnonzero(one_of(action, "ACMF") & (side != N))
     src, action_id, price, size, modify_counts = _expand_modifies(
-        col["order_id"][book], action[book], col["price"][book], col["size"][book], col["source_row"][book],
+        col["order_id"][book], action[book], col["price"][book], col["size"][book],
         fills_update_book(events.column("flags").to_numpy()))
     rows = book[src]
     model = live[rows]
@@ -199,8 +200,8 @@ def session_features(events: pa.Table, average_daily_volume: float,
     mid = mid_all[rows]
     inter_arrival = np.diff(ts, prepend=ts[:1]).astype(np.float64) / 1e9
     table = pa.table({
-        "instrument": events.column("instrument").take(rows),
-        "date": events.column("date").take(rows),
+        "instrument": pa.repeat(events.column("instrument")[0], len(rows)),  # one session: one instrument, date
+        "date": pa.repeat(events.column("date")[0], len(rows)),
         "ts_recv": ts,
         "action_id": action_id.astype(np.int8),
         "side_id": (side[rows] == ASK).astype(np.int8),
@@ -221,15 +222,16 @@ def session_features(events: pa.Table, average_daily_volume: float,
         "prints": len(prints),
         "model_events": table.num_rows,
         **modify_counts,
-        "skipped_no_flow": int((live & np.isin(action, (R, N))).sum()),
+        "skipped_no_flow": int((live & one_of(action, "RN")).sum()),
     }
     return table, counts
 
 
 def traded_volume(events: pa.Table) -> float:
     """Volume traded in one session (shares/contracts): the sum of its print sizes (F rows, else T)."""
-    live = pc.invert(events.column("is_snapshot"))
-    action = events.column("action")
-    kind = "F" if pc.any(pc.and_(live, pc.equal(action, "F"))).as_py() else "T"
-    mask = pc.and_(live, pc.equal(action, kind))
-    return float(pc.sum(events.column("size").filter(mask)).as_py() or 0)
+    live = ~events.column("is_snapshot").to_numpy(zero_copy_only=False)
+    action = char_codes(events.column("action"))
+    prints = live & (action == F)
+    if not prints.any():
+        prints = live & (action == T)
+    return float(events.column("size").to_numpy()[prints].sum())

@@ -35,6 +35,7 @@ orderbook row is read.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -44,7 +45,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from .schema import F_SNAPSHOT, DataFormatError, char_array
-from .validation import decompress, finish_events, read_csv
+from .validation import decompress, finish_events, first_line, read_csv
 
 NAME = re.compile(r"^(?P<ticker>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_"
                   r"(?P<kind>message|orderbook)_(?P<level>\d+)\.csv(\.zst)?$")
@@ -116,11 +117,10 @@ def _opening_book(path: Path, first: dict, level: int) -> dict[str, np.ndarray]:
     """Snapshot orders from orderbook row 0 with message 0 (``first``: its raw fields) undone."""
     names = orderbook_columns(level)
     try:
-        with pa.input_stream(path, compression="zstd" if path.suffix == ".zst" else None) as stream:
-            reader = pcsv.open_csv(stream, read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 16),
-                                   convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.int64())))
-            book = reader.read_next_batch().slice(0, 1).to_pylist()[0]
-    except (pa.ArrowInvalid, OSError, StopIteration) as err:
+        book = pcsv.read_csv(io.BytesIO(first_line(path)), read_options=pcsv.ReadOptions(column_names=names),
+                             convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.int64())))
+        book = book.to_pylist()[0]
+    except (pa.ArrowInvalid, OSError, IndexError) as err:
         raise DataFormatError(path, f"row 0 is not a level-{level} LOBSTER orderbook row ({err!r})") from err
     levels = {1: {}, -1: {}}  # direction → {price: size}
     for i in range(1, level + 1):
@@ -167,8 +167,9 @@ def read_lobster(message_path, orderbook=None) -> pa.Table:
     message = read_csv(message_path, data, MESSAGE_TYPES, column_names=list(MESSAGE_TYPES))
     col = {name: message.column(name).to_numpy() for name in MESSAGE_TYPES}
     kind, direction = col["type"], col["direction"]
-    for field, bad, expected in (("type", ~np.isin(kind, list(EVENT_ACTIONS)), f"one of {list(EVENT_ACTIONS)}"),
-                                 ("direction", ~np.isin(direction, (1, -1)), "1 or -1"),
+    unknown_type = (kind < min(EVENT_ACTIONS)) | (kind > max(EVENT_ACTIONS))  # the types are 1..7
+    for field, bad, expected in (("type", unknown_type, f"one of {list(EVENT_ACTIONS)}"),
+                                 ("direction", (direction != 1) & (direction != -1), "1 or -1"),
                                  ("order_id", col["order_id"] < 0, "≥ 0")):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])

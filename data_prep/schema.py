@@ -91,19 +91,26 @@ def fills_update_book(flags) -> bool:
 def char_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """One-character string column (``action``, ``side``) → (N,) uint8 ASCII codes, without Python objects.
 
-    Compare with ``ord("A")`` etc. Raises ValueError if a value is not exactly one byte long.
+    Compare with ``ord("A")`` etc. Raises ValueError if a value is not exactly one byte long. The codes are
+    the string data itself (one byte per value), a read-only view when the column is one chunk.
     """
-    import pyarrow.compute as pc
-
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     array = array.cast(pa.string())
     if len(array) == 0:
         return np.zeros(0, dtype=np.uint8)
-    lengths = pc.binary_length(array)
-    if pc.min(lengths).as_py() != 1 or pc.max(lengths).as_py() != 1 or array.null_count:
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset:array.offset + len(array) + 1]
+    start = int(offsets[0])
+    if array.null_count or not np.array_equal(offsets, np.arange(start, start + len(array) + 1, dtype=np.int32)):
         raise ValueError("expected one-character codes")
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset:array.offset + len(array)]
-    return np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets]
+    return np.frombuffer(array.buffers()[2], dtype=np.uint8)[start:start + len(array)]
+
+
+def one_of(codes: np.ndarray, chars) -> np.ndarray:
+    """(N,) bool: whether each ASCII code (from :func:`char_codes`) is one of ``chars`` (characters)."""
+    mask = np.zeros(np.shape(codes), dtype=bool)
+    for char in chars:
+        mask |= codes == ord(char)
+    return mask
 
 
 def char_array(codes: np.ndarray) -> pa.StringArray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import xxhash
 
 N_CONTEXT = 3
 
@@ -107,7 +108,23 @@ def dataset_features(context_length: int):
 
 
 def to_dataset(table: pa.Table, context_length: int):
-    """Wrap a windows table as a ``datasets.Dataset`` with :func:`dataset_features`."""
+    """Wrap a windows table as a ``datasets.Dataset`` with :func:`dataset_features`.
+
+    Its fingerprint is :func:`fingerprint` (datasets' default hashes a pickled copy of the whole table).
+    """
     import datasets
 
-    return datasets.Dataset(table, info=datasets.DatasetInfo(features=dataset_features(context_length)))
+    return datasets.Dataset(table, info=datasets.DatasetInfo(features=dataset_features(context_length)),
+                            fingerprint=fingerprint(table))
+
+
+def fingerprint(table: pa.Table) -> str:
+    """Content hash of a table: xxh3-128 (hex) of its schema, chunk offsets and lengths, and buffers."""
+    digest = xxhash.xxh3_128(table.schema.to_string().encode())
+    for column in table.columns:
+        for chunk in column.chunks:
+            digest.update(f"{chunk.offset}:{len(chunk)}".encode())
+            for buffer in chunk.buffers():
+                if buffer is not None:
+                    digest.update(buffer)
+    return digest.hexdigest()

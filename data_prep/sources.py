@@ -19,6 +19,7 @@ from .databento import CSV_FIELDS, read_databento
 from .lobster import NAME as LOBSTER_NAME
 from .lobster import message_path, read_lobster
 from .schema import DataFormatError
+from .validation import first_line
 
 DBN_SUFFIXES = (".dbn", ".dbn.zst")
 CSV_SUFFIXES = (".csv", ".csv.zst")
@@ -27,9 +28,8 @@ CSV_SUFFIXES = (".csv", ".csv.zst")
 def _header(path: Path) -> list[str]:
     """Column names of a CSV's first line (empty if unreadable)."""
     try:
-        with pa.input_stream(path, compression="zstd" if path.suffix == ".zst" else None) as stream:
-            return stream.read(1 << 16).split(b"\n", 1)[0].decode(errors="replace").strip().split(",")
-    except OSError:
+        return first_line(path).decode(errors="replace").strip().split(",")
+    except (DataFormatError, OSError):
         return []
 
 

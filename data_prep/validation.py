@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
+import zstandard
 
-from .schema import ACTIONS, EVENT_SCHEMA, SIDES, DataFormatError, char_codes
+from .schema import ACTIONS, EVENT_SCHEMA, SIDES, DataFormatError, char_codes, one_of
 
 NEEDS_PRICE = ("A", "C", "M")
 """Actions whose price must be defined: they place or remove resting volume at a price."""
@@ -24,8 +25,11 @@ NEEDS_SIZE = ("A", "C", "M", "T", "F")
 def decompress(path: Path) -> bytes:
     """Whole file contents, zstd-decompressed when the name ends in ``.zst``.
 
-    pyarrow's zstd stream checks that the last frame is complete (``zstandard``'s stream reader returns a
-    truncated stream's prefix without error).
+    A file of one zstd frame whose header gives the content size (what ``zstd`` writes for a file) is
+    decompressed in one call, which checks that the frame is complete and that nothing follows it. Any
+    other file (several frames, no size in the header, or damage) goes through pyarrow's zstd stream,
+    which checks that the last frame is complete (``zstandard``'s stream reader returns a truncated
+    stream's prefix without error).
 
     Raises:
         DataFormatError: truncated or corrupt zstd stream; FileNotFoundError if the file is missing.
@@ -33,11 +37,38 @@ def decompress(path: Path) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    raw = path.read_bytes()
+    if path.suffix != ".zst":
+        return raw
     try:
-        with pa.input_stream(path, compression="zstd" if path.suffix == ".zst" else None) as stream:
+        return zstandard.ZstdDecompressor().decompress(raw, allow_extra_data=False)
+    except zstandard.ZstdError:
+        pass  # several frames, no content size, or damage: the stream tells which
+    try:
+        with pa.input_stream(pa.py_buffer(raw), compression="zstd") as stream:
             return stream.read()
     except OSError as err:
         raise DataFormatError(path, f"corrupt or truncated zstd stream ({err})") from err
+
+
+def first_line(path: Path, limit: int = 1 << 16) -> bytes:
+    """The first line of a file (without its newline), zstd-decompressed when the name ends in ``.zst``;
+    only the first ``limit`` bytes are decompressed.
+
+    Raises:
+        DataFormatError: corrupt zstd stream, or no newline within ``limit`` bytes.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as raw:
+            head = (zstandard.ZstdDecompressor().stream_reader(raw).read(limit) if path.suffix == ".zst"
+                    else raw.read(limit))
+    except zstandard.ZstdError as err:
+        raise DataFormatError(path, f"corrupt zstd stream ({err})") from err
+    end = head.find(b"\n")
+    if end < 0 and len(head) == limit:
+        raise DataFormatError(path, f"no line break in the first {limit} bytes", row=0)
+    return head if end < 0 else head[:end]
 
 
 def read_csv(path: Path, data: bytes, column_types: dict, column_names=None, nullable=()) -> pa.Table:
@@ -120,7 +151,7 @@ def finish_events(path, events: pa.Table) -> pa.Table:
             codes = char_codes(events.column(field))
         except ValueError:
             codes = None
-        bad = np.ones(events.num_rows, bool) if codes is None else ~np.isin(codes, [ord(c) for c in allowed])
+        bad = np.ones(events.num_rows, bool) if codes is None else ~one_of(codes, allowed)
         if bad.any():
             i = _first(bad) if codes is not None else _first(
                 ~np.isin(events.column(field).to_numpy(zero_copy_only=False), allowed))
@@ -132,10 +163,10 @@ def finish_events(path, events: pa.Table) -> pa.Table:
     price = events.column("price").to_numpy(zero_copy_only=False)
     size = events.column("size").to_numpy()
     checks = (
-        ("price", np.isin(action, [ord(c) for c in NEEDS_PRICE]) & ~np.isfinite(price),
+        ("price", one_of(action, NEEDS_PRICE) & ~np.isfinite(price),
          "undefined price (NaN / UNDEF_PRICE) on an add, cancel or modify"),
         ("size", size < 0, "size must not be negative"),
-        ("size", np.isin(action, [ord(c) for c in NEEDS_SIZE]) & (size == 0),
+        ("size", one_of(action, NEEDS_SIZE) & (size == 0),
          "size must be > 0 on adds, cancels, modifies and executions"),
         ("ts_recv", np.r_[False, np.diff(events.column("ts_recv").to_numpy()) < 0],
          "time goes backwards (ts_recv decreases)"),

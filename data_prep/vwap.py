@@ -16,6 +16,7 @@ and simulated books use one formula.
 from __future__ import annotations
 
 import math
+from itertools import repeat
 
 import numpy as np
 
@@ -52,34 +53,42 @@ class EWVWAP:
             price: execution price, dollars (or ticks: the estimator is unit-free).
             size: executed quantity, shares or contracts (> 0; prints of size 0 are ignored).
         """
-        return self.update_many((ts_ns,), (price,), (size,))[0]
+        return float(self.update_many((ts_ns,), (price,), (size,))[0])
 
-    def update_many(self, ts_ns, price, size) -> list[float]:
+    def update_many(self, ts_ns, price, size) -> np.ndarray:
         """Add prints one after another and return the mid after each (the recursion of the module docstring).
 
         Args:
-            ts_ns, price, size: (K,) sequences as in :meth:`update`, in time order. Pass Python numbers
-                (``array.tolist()``): the loop is plain float arithmetic, which numpy scalars slow down.
+            ts_ns, price, size: (K,) arrays or sequences as in :meth:`update`, in time order.
 
         Returns:
-            (K,) mids, same unit as ``price``.
+            (K,) float64 mids, same unit as ``price``.
+
+        The decays ``2 ** (−Δt / h)`` (Python's ``pow``, as for a scalar) and the products ``p·v`` are formed
+        over the whole batch first; the loop is then two multiply-adds per print in plain float arithmetic,
+        each rounded exactly as a print-by-print update would round it.
         """
-        numerator, denominator, last = self.numerator, self.denominator, self.last_ts_ns
-        half_life_ns, initial_mid = self.half_life_ns, self.initial_mid
-        mids: list[float] = []
-        append = mids.append
-        for t, p, v in zip(ts_ns, price, size):
-            if t != last and last is not None:  # Δt = 0 would decay by 2 ** -0.0 == 1.0: skip the pow
-                decay = 2.0 ** (-(t - last) / half_life_ns)
-                numerator *= decay
-                denominator *= decay
-            last = t
-            if v > 0:
-                numerator += p * v
-                denominator += v
-            append(numerator / denominator if denominator > 0 else initial_mid)
-        self.numerator, self.denominator, self.last_ts_ns = numerator, denominator, last
-        return mids
+        ts = np.asarray(ts_ns, dtype=np.int64)
+        if not len(ts):
+            return np.zeros(0)
+        volume = np.asarray(size, dtype=np.float64)
+        counted = volume > 0
+        weighted = np.where(counted, np.asarray(price, dtype=np.float64) * volume, 0.0).tolist()
+        volume = np.where(counted, volume, 0.0).tolist()
+        gaps = np.diff(ts, prepend=ts[0] if self.last_ts_ns is None else self.last_ts_ns)
+        decays = map(pow, repeat(2.0), (-gaps / self.half_life_ns).tolist())
+        numerator, denominator = self.numerator, self.denominator
+        numerators: list[float] = []
+        denominators: list[float] = []
+        for decay, pv, v in zip(decays, weighted, volume):
+            numerator = numerator * decay + pv
+            denominator = denominator * decay + v
+            numerators.append(numerator)
+            denominators.append(denominator)
+        self.numerator, self.denominator, self.last_ts_ns = numerator, denominator, int(ts[-1])
+        numerators, denominators = np.array(numerators), np.array(denominators)
+        return np.divide(numerators, denominators, out=np.full(len(ts), float(self.initial_mid)),
+                         where=denominators > 0)
 
     @property
     def mid(self) -> float:
@@ -117,8 +126,7 @@ def ew_vwap_mid(
     if initial_mid != initial_mid and len(prints):  # NaN: back-fill with the first print's price
         initial_mid = float(price[prints[0]])
     estimator = EWVWAP(half_life_s, initial_mid)
-    after_print = estimator.update_many(ts_ns[prints].tolist(), price[prints].tolist(), size[prints].tolist())
+    after_print = estimator.update_many(ts_ns[prints], price[prints], size[prints])
     # Number of prints strictly before each event: 0 → initial_mid, k → value after the k-th print.
-    n_before = np.searchsorted(prints, np.arange(len(ts_ns)), side="left")
-    table = np.concatenate([[initial_mid], after_print])
-    return table[n_before]
+    n_before = np.cumsum(is_print) - is_print
+    return np.concatenate([[initial_mid], after_print])[n_before]
