@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from .schema import F_SNAPSHOT, DataFormatError, char_array
 from .validation import decompress, finish_events, read_csv
 
+DAY_NS = 86_400_000_000_000
 UNDEF_PRICE = dbn.UNDEF_PRICE
 PRICE_SCALE = dbn.FIXED_PRICE_SCALE
 """Fixed-point prices are integers of 1e-9 dollars (DBN spec ``FIXED_PRICE_SCALE``)."""
@@ -68,7 +69,7 @@ def read_databento(path) -> pa.Table:
     ts_recv = columns["ts_recv"]
     events = pa.table({
         "instrument": columns["instrument"],
-        "date": pa.array(ts_recv.astype("datetime64[ns]").astype("datetime64[D]"), pa.date32()),
+        "date": pa.array((ts_recv // DAY_NS).astype(np.int32)).view(pa.date32()),
         "ts_recv": ts_recv,
         "ts_event": columns["ts_event"],
         "action": columns["action"],
@@ -135,7 +136,7 @@ def _symbols(metadata, instrument_id: np.ndarray, ts_recv: np.ndarray) -> pa.Arr
     code = inverse.astype(np.int32)
     if ids:
         # one sorted key per (id, day): intervals of one id do not overlap
-        key = instrument_id.astype(np.int64) << 32 | ts_recv // 86_400_000_000_000
+        key = instrument_id.astype(np.int64) << 32 | ts_recv // DAY_NS
         starts = np.array(ids, np.int64) << 32 | np.array(dates, np.int64)
         stops = np.array(ids, np.int64) << 32 | np.array(ends, np.int64)
         order = np.argsort(starts)

@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import DataFormatError, char_codes, fills_update_book, one_of
+from .schema import DataFormatError, char_codes, fills_update_book, one_of, repeated
 from .vwap import DEFAULT_HALF_LIFE_S, ew_vwap_mid
 
 A, C, M, T, F, R, N, B, ASK = (ord(c) for c in "ACMTFRNBA")  # ASCII codes of actions and sides
@@ -96,6 +96,27 @@ def _expand_modifies(order_id, action, price, size, fills_update_book=True):
         row, 0/1 action, price and size; counts of modifies/cancels of orders never added (placed before
         the capture; kept as events) and of no-op modifies (skipped).
     """
+    # Per row: emit a cancel (old price, shares removed) and/or an add (new price and size), cancel first;
+    # an A is an add and a C a cancel, unless the order's state before the row says otherwise.
+    emit = np.column_stack((action == C, action == A))
+    out_price, out_size = np.column_stack((price, price)), np.column_stack((size, size))
+    if (action == M).any() or not fills_update_book:
+        counts = _apply_order_state(order_id, action, price, size, fills_update_book, emit, out_price, out_size)
+    else:  # every row is what it says: only count the cancels of orders that no A ever placed
+        cancel_ids = pa.array(order_id[action == C])
+        placed = pc.sum(pc.is_in(cancel_ids, value_set=pa.array(order_id[action == A]))).as_py() or 0
+        counts = {"modify_of_unknown_order": 0, "skipped_modify_noop": 0,
+                  "cancel_of_unknown_order": len(cancel_ids) - placed, "skipped_fill_book_update": 0}
+    out = np.flatnonzero(emit)  # cells (row, [cancel, add]) in row order
+    return out >> 1, (1 - (out & 1)).astype(np.int8), out_price.ravel()[out], out_size.ravel()[out], counts
+
+
+def _apply_order_state(order_id, action, price, size, fills_update_book, emit, out_price, out_size) -> dict:
+    """Decide the modifies (and the C/M that only report a fill) from each order's state before the row.
+
+    Updates the ``(N, 2)`` ``emit`` / ``out_price`` / ``out_size`` cells of :func:`_expand_modifies` in place
+    and returns its counts.
+    """
     n = len(order_id)
     # Rows of each order together, in time order. An order's state is a run of segments: one starts at the
     # order's first row and at every A/M (which set size and price), and shrinks at every C (and F).
@@ -125,29 +146,22 @@ def _expand_modifies(order_id, action, price, size, fills_update_book=True):
     noop = is_m & known & same_price & (new_size == prev_remaining)
     replace = is_m & known & ~partial & ~noop & (prev_remaining > 0)
     unknown = is_m & ~known
-
-    # Per row: emit a cancel (old price, shares removed) and/or an add (new price and size), cancel first.
-    emit = np.zeros((n, 2), dtype=bool)
-    emit[:, 0], emit[:, 1] = action == C, action == A
     emit[rows, 0] = np.where(modify, partial | replace, ~fill_update)
     emit[rows, 1] = unknown | (is_m & known & ~partial & ~noop)
-    cancel_size, cancel_price = size.copy(), price.copy()
-    cancel_size[rows] = np.where(partial, prev_remaining - new_size, np.where(replace, prev_remaining, new_size))
-    cancel_price[rows] = np.where(replace, prev_price, new_price)
-    out = np.flatnonzero(emit)
-    src, is_add = out >> 1, (out & 1).astype(bool)
+    out_price[rows, 0] = np.where(replace, prev_price, new_price)
+    out_size[rows, 0] = np.where(partial, prev_remaining - new_size, np.where(replace, prev_remaining, new_size))
 
-    # A cancel of an order never added: its order has no A or M row.
-    cancels = (act == C)
+    # A cancel of an order never added: its order has no A or M row, so it is one segment whose start sets nothing.
+    cancels = act == C
     cancels[probe[fill_update]] = False
-    groups = np.flatnonzero(first)
-    added = np.logical_or.reduceat(is_set, groups) if n else np.zeros(0, dtype=bool)
-    per_order = np.add.reduceat(cancels, groups, dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
-    return (src, (~is_add).astype(np.int8), np.where(is_add, price[src], cancel_price[src]),
-            np.where(is_add, size[src], cancel_size[src]),
-            {"modify_of_unknown_order": int(unknown.sum()), "skipped_modify_noop": int(noop.sum()),
-             "cancel_of_unknown_order": int(per_order[~added].sum()),
-             "skipped_fill_book_update": int(fill_update.sum())})
+    order_starts = np.flatnonzero(first[starts])  # where each order's segments begin among ``starts``
+    never_added = (np.diff(order_starts, append=len(starts)) == 1) & ~is_set[starts[order_starts]]
+    cancel_count = np.concatenate([[0], np.cumsum(cancels.view(np.uint8), dtype=np.int64)])
+    order_bounds = np.append(starts[order_starts], n)
+    per_order = cancel_count[order_bounds[1:]] - cancel_count[order_bounds[:-1]]
+    return {"modify_of_unknown_order": int(unknown.sum()), "skipped_modify_noop": int(noop.sum()),
+            "cancel_of_unknown_order": int(per_order[never_added].sum()),
+            "skipped_fill_book_update": int(fill_update.sum())}
 
 
 def session_features(events: pa.Table, average_daily_volume: float,
@@ -198,15 +212,17 @@ def session_features(events: pa.Table, average_daily_volume: float,
     rows, action_id, price, size = rows[model], action_id[model], price[model], size[model]
     ts = col["ts_recv"][rows]
     mid = mid_all[rows]
-    inter_arrival = np.diff(ts, prepend=ts[:1]).astype(np.float64) / 1e9
+    inter_arrival = np.zeros(len(ts))
+    np.subtract(ts[1:], ts[:-1], out=inter_arrival[1:], casting="unsafe")  # exact int64 ns, then float64
+    inter_arrival /= 1e9
     table = pa.table({
-        "instrument": pa.repeat(events.column("instrument")[0], len(rows)),  # one session: one instrument, date
-        "date": pa.repeat(events.column("date")[0], len(rows)),
+        "instrument": repeated(events.column("instrument")[0].as_py(), len(rows)),  # one session: one of each
+        "date": repeated(events.column("date")[0].as_py(), len(rows)),
         "ts_recv": ts,
         "action_id": action_id.astype(np.int8),
         "side_id": (side[rows] == ASK).astype(np.int8),
         "price": price,
-        "size": size.astype(np.int64),
+        "size": size,
         "mid": mid,
         "inter_arrival": inter_arrival,
         "price_offset": (price - mid) / mid,

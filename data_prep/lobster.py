@@ -44,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
-from .schema import F_SNAPSHOT, DataFormatError, char_array
+from .schema import F_SNAPSHOT, DataFormatError, char_array, repeated
 from .validation import decompress, finish_events, first_line, read_csv
 
 NAME = re.compile(r"^(?P<ticker>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_"
@@ -105,12 +105,14 @@ def _utc_ns(path: Path, day: dt.date, seconds: np.ndarray) -> np.ndarray:
     if not np.isfinite(seconds).all() or (local_ns < 0).any():
         row = int(np.flatnonzero(~np.isfinite(seconds) | (local_ns < 0))[0])
         raise DataFormatError(path, f"time {seconds[row]} is not seconds after midnight", row=row, field="time")
-    hour = local_ns // HOUR_NS
     midnight = dt.datetime.combine(day, dt.time())
-    offset_ns = np.array([(midnight + dt.timedelta(hours=int(h))).replace(tzinfo=EXCHANGE_TZ).utcoffset()
-                          // dt.timedelta(microseconds=1) * 1000 for h in range(int(hour.max()) + 1)], np.int64)
+    offset_ns = np.array([(midnight + dt.timedelta(hours=h)).replace(tzinfo=EXCHANGE_TZ).utcoffset()
+                          // dt.timedelta(microseconds=1) * 1000 for h in range(int(local_ns.max()) // HOUR_NS + 1)],
+                         np.int64)
     epoch_day_ns = (day - dt.date(1970, 1, 1)).days * 24 * HOUR_NS
-    return epoch_day_ns + local_ns - offset_ns[hour]
+    if (offset_ns == offset_ns[0]).all():  # no daylight-saving switch during the file: one offset
+        return local_ns + (epoch_day_ns - offset_ns[0])
+    return epoch_day_ns + local_ns - offset_ns[local_ns // HOUR_NS]
 
 
 def _opening_book(path: Path, first: dict, level: int) -> dict[str, np.ndarray]:
@@ -196,8 +198,7 @@ def read_lobster(message_path, orderbook=None) -> pa.Table:
         columns = {k: np.concatenate([snapshot[k], v]) for k, v in columns.items()}
     rows = len(columns["ts"])
     events = pa.table({
-        "instrument": pa.repeat(match["ticker"], rows),
-        "date": pa.repeat(pa.scalar(day, pa.date32()), rows),
+        "instrument": repeated(match["ticker"], rows), "date": repeated(day, rows),
         "ts_recv": columns["ts"], "ts_event": columns["ts"],
         "action": char_array(columns["action"]), "side": char_array(columns["side"]),
         "price": columns["price"], "size": columns["size"], "order_id": columns["order_id"],

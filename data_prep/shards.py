@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+from numpy.lib.stride_tricks import sliding_window_view
 import xxhash
 
 N_CONTEXT = 3
@@ -53,12 +54,20 @@ def segment_windows(input_ids: np.ndarray, context_ids: np.ndarray, context_leng
         dict with ``input_ids`` (W, L) int32, ``context_ids`` (W, L, 3) int32, ``attention_mask`` (W, L) int8
         and ``start`` (W,) int64.
     """
-    starts = window_starts(len(input_ids), context_length, stride)
-    padded_ids = np.concatenate([input_ids, np.full(context_length, pad_token_id)]).astype(np.int32)
-    padded_ctx = np.concatenate([context_ids, np.zeros((context_length, N_CONTEXT))]).astype(np.int32)
-    mask = np.concatenate([np.ones(len(input_ids)), np.zeros(context_length)]).astype(np.int8)
-    take = starts[:, None] + np.arange(context_length)[None, :]
-    return {"input_ids": padded_ids[take], "context_ids": padded_ctx[take], "attention_mask": mask[take],
+    n = len(input_ids)
+    starts = window_starts(n, context_length, stride)
+    padded_ids = np.full(n + context_length, pad_token_id, dtype=np.int32)
+    padded_ids[:n] = input_ids
+    padded_ctx = np.zeros((n + context_length, N_CONTEXT), dtype=np.int32)
+    padded_ctx[:n] = context_ids
+    mask = np.zeros(n + context_length, dtype=np.int8)
+    mask[:n] = 1
+
+    def windows(flat: np.ndarray, width: int) -> np.ndarray:  # rows flat[width·s : width·(s + L)] for each start s
+        return sliding_window_view(flat, width * context_length)[width * starts]
+
+    return {"input_ids": windows(padded_ids, 1), "attention_mask": windows(mask, 1),
+            "context_ids": windows(padded_ctx.reshape(-1), N_CONTEXT).reshape(len(starts), context_length, N_CONTEXT),
             "start": starts}
 
 
