@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import F_SNAPSHOT, DataFormatError, char_array
+from .schema import F_SNAPSHOT, DataFormatError, char_array, repeated
 from .validation import decompress, finish_events, read_csv
 
 DAY_NS = 86_400_000_000_000
@@ -131,9 +131,9 @@ def _symbols(metadata, instrument_id: np.ndarray, ts_recv: np.ndarray) -> pa.Arr
             names.append(symbol_in if by_id else interval["symbol"])
             dates.append(np.datetime64(interval["start_date"], "D").astype(np.int64))
             ends.append(np.datetime64(interval["end_date"], "D").astype(np.int64))
-    unique, inverse = np.unique(instrument_id, return_inverse=True)
-    labels = [str(i) for i in unique]
-    code = inverse.astype(np.int32)
+    encoded = pc.dictionary_encode(pa.array(instrument_id))  # hashed: ids in order of first appearance
+    labels = [str(i) for i in encoded.dictionary.to_pylist()]
+    code = np.array(encoded.indices, dtype=np.int32)
     if ids:
         # one sorted key per (id, day): intervals of one id do not overlap
         key = instrument_id.astype(np.int64) << 32 | ts_recv // DAY_NS
@@ -144,6 +144,8 @@ def _symbols(metadata, instrument_id: np.ndarray, ts_recv: np.ndarray) -> pa.Arr
         hit = (j >= 0) & (key < stops[order][np.maximum(j, 0)])
         code[hit] = len(labels) + order[j[hit]]
         labels += names
+    if len(code) and (code == code[0]).all():  # the usual file of one instrument
+        return repeated(labels[code[0]], len(code))
     return pa.DictionaryArray.from_arrays(code, labels).cast(pa.string())
 
 
@@ -201,4 +203,5 @@ def _csv_instrument(path: Path, table: pa.Table) -> pa.Array:
     instrument_id = table.column("instrument_id").combine_chunks()
     if symbol is None:
         return instrument_id
-    return pc.if_else(pc.fill_null(pc.greater(pc.utf8_length(symbol), 0), False), symbol, instrument_id)
+    given = pc.fill_null(pc.greater(pc.utf8_length(symbol), 0), False)
+    return symbol if pc.all(given).as_py() else pc.if_else(given, symbol, instrument_id)

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 from transformers import PreTrainedTokenizer
 
-from .binning import DEFAULT_TIME_FLOOR_S, FieldBins, log_width_bins, quantile_bins
+from .binning import DEFAULT_TIME_FLOOR_S, FieldBins, log_width_bins, quantile_bins, searchsorted_right
 
 ACTION_NAMES = ("ADD", "CXL")
 SIDE_NAMES = ("BUY", "SELL")
@@ -217,8 +217,7 @@ class TradeFMTokenizer(PreTrainedTokenizer):
     def liquidity_tier(self, average_daily_volume) -> np.ndarray:
         """Average daily volume (shares or contracts per session) → tier 0 low, 1 medium, 2 high (int64)."""
         self._require_calibration()
-        return np.searchsorted(self.calibration["liquidity_thresholds"],
-                               np.asarray(average_daily_volume, dtype=np.float64), side="right").astype(np.int64)
+        return searchsorted_right(self.calibration["liquidity_thresholds"], average_daily_volume).astype(np.int64)
 
     def context_ids(self, mid_return_open, average_daily_volume, flag=0) -> tuple[np.ndarray, dict]:
         """Context ids per position (§5.3): ``[liquidity tier, flag, Δp bin]``.
