@@ -16,7 +16,6 @@ and simulated books use one formula.
 from __future__ import annotations
 
 import math
-from itertools import repeat
 
 import numpy as np
 
@@ -64,9 +63,9 @@ class EWVWAP:
         Returns:
             (K,) float64 mids, same unit as ``price``.
 
-        The decays ``2 ** (−Δt / h)`` (Python's ``pow``, as for a scalar) and the products ``p·v`` are formed
-        over the whole batch first; the loop is then two multiply-adds per print in plain float arithmetic,
-        each rounded exactly as a print-by-print update would round it.
+        The decays ``2 ** (−Δt / h)`` and the products ``p·v`` are formed over the whole batch first (numpy);
+        the loop is then two multiply-adds per print in plain float arithmetic, each rounded as the recursion
+        rounds it, so a batch gives the same mids as its prints added one by one.
         """
         ts = np.asarray(ts_ns, dtype=np.int64)
         if not len(ts):
@@ -76,7 +75,7 @@ class EWVWAP:
         weighted = np.where(counted, np.asarray(price, dtype=np.float64) * volume, 0.0).tolist()
         volume = np.where(counted, volume, 0.0).tolist()
         gaps = np.diff(ts, prepend=ts[0] if self.last_ts_ns is None else self.last_ts_ns)
-        decays = map(pow, repeat(2.0), (-gaps / self.half_life_ns).tolist())
+        decays = np.power(2.0, -gaps / self.half_life_ns).tolist()
         numerator, denominator = self.numerator, self.denominator
         numerators: list[float] = []
         denominators: list[float] = []
@@ -86,7 +85,7 @@ class EWVWAP:
             numerators.append(numerator)
             denominators.append(denominator)
         self.numerator, self.denominator, self.last_ts_ns = numerator, denominator, int(ts[-1])
-        numerators, denominators = np.array(numerators), np.array(denominators)
+        numerators, denominators = np.fromiter(numerators, float, len(ts)), np.fromiter(denominators, float, len(ts))
         return np.divide(numerators, denominators, out=np.full(len(ts), float(self.initial_mid)),
                          where=denominators > 0)
 
