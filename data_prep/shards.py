@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from numpy.lib.stride_tricks import sliding_window_view
 import xxhash
+from numpy.lib.stride_tricks import sliding_window_view
 
 N_CONTEXT = 3
 
