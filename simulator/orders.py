@@ -11,9 +11,10 @@ measured through the same book:
 * size rounded to the nearest lot, at least one lot;
 * add (action 0): a limit order on the side (0 buy → bid, 1 sell → ask); a marketable price executes
   against the opposite side and the remainder rests;
-* cancel (action 1): the event names no order, so :meth:`simulator.book.OrderBook.cancel_nearest` removes
-  up to ``size`` shares of the most recent order at the level with volume nearest to the price on that
-  side. A cancel on a side without resting volume is infeasible (:func:`is_feasible`).
+* cancel (action 1): the event names no order, so :meth:`simulator.book.OrderBook.cancel_nearest` deletes
+  one whole order: at the level with volume nearest to the price on that side, the one whose size is
+  closest to the event's (ties: the most recent), as real cancels are deletions. A cancel on a side
+  without resting volume is infeasible (:func:`is_feasible`).
 """
 
 from __future__ import annotations

@@ -89,10 +89,13 @@ def test_cancel_nearest_rule():
     book = OrderBook(0.01)
     old, _ = book.add(BID, 98, 5, 1)
     new, _ = book.add(BID, 98, 5, 2)
-    touch, _ = book.add(BID, 100, 5, 3)
-    assert book.cancel_nearest(BID, 97, 2, 4) == (new, 2)  # most recent order at the nearest level
-    assert book.cancel_nearest(BID, 99, 9, 5) == (touch, 5)  # tie 98/100: the level nearer the touch
-    assert book.cancel_nearest(ASK, 100, 1, 6) is None
+    big, _ = book.add(BID, 98, 30, 3)
+    touch, _ = book.add(BID, 100, 5, 4)
+    assert book.cancel_nearest(BID, 97, 2, 5) == (new, 5)  # nearest level; sizes 5, 5 tie: the newer, deleted whole
+    assert book.cancel_nearest(BID, 97, 28, 6) == (big, 30)  # the order whose size is closest to the event's
+    assert book.cancel_nearest(BID, 99, 9, 7) == (touch, 5)  # tie 98/100: the level nearer the touch
+    assert list(book.levels[BID]) == [98] and list(book.levels[BID][98]) == [old]
+    assert book.cancel_nearest(ASK, 100, 1, 8) is None
 
 
 def test_apply_model_event_rounds_and_validates():
