@@ -95,7 +95,7 @@ class TradeFMTokenizer(PreTrainedTokenizer):
         self.n_price_bins, self.n_size_bins, self.n_time_bins = n_price_bins, n_size_bins, n_time_bins
         self.n_mid_return_bins = n_mid_return_bins
         self.n_event_tokens = 4 * n_price_bins * n_size_bins * n_time_bins
-        self._event_tokens = [self._token_string(i) for i in range(self.n_event_tokens)]
+        self._event_tokens = self._token_strings()
         specials = ["<pad>", "<bos>", "<eos>", "<unk>"]
         self.vocab = {t: i for i, t in enumerate(self._event_tokens + specials)}
         self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
@@ -139,10 +139,11 @@ class TradeFMTokenizer(PreTrainedTokenizer):
         return {"action_id": action_id, "side_id": side_id, "price_bin": price_bin,
                 "size_bin": size_bin, "time_bin": time_bin}
 
-    def _token_string(self, token_id: int) -> str:
-        d = {k: int(v) for k, v in self.decompose(token_id).items()}
-        return (f"{ACTION_NAMES[d['action_id']]}|{SIDE_NAMES[d['side_id']]}|p{d['price_bin']:02d}"
-                f"|v{d['size_bin']:02d}|t{d['time_bin']:02d}")
+    def _token_strings(self) -> list[str]:
+        """The string of every event id, in id order (``ADD|BUY|p03|v10|t00``), decomposed in one call."""
+        d = {k: v.tolist() for k, v in self.decompose(np.arange(self.n_event_tokens)).items()}
+        return [f"{ACTION_NAMES[a]}|{SIDE_NAMES[s]}|p{p:02d}|v{v:02d}|t{t:02d}"
+                for a, s, p, v, t in zip(d["action_id"], d["side_id"], d["price_bin"], d["size_bin"], d["time_bin"])]
 
     # ----------------------------------------------------------------- calibration
     @classmethod
