@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 from torch import nn
-from transformers import GenerationMixin
+from transformers import Cache, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.models.llama.modeling_llama import LlamaModel, LlamaPreTrainedModel
 
@@ -121,9 +121,14 @@ class TradeFMForCausalLM(TradeFMPreTrainedModel, GenerationMixin):
         self.post_init()
 
     def forward(self, input_ids: torch.LongTensor | None = None, context_ids: torch.LongTensor | None = None,
-                labels: torch.LongTensor | None = None, logits_to_keep: int | torch.Tensor = 0,
-                **kwargs) -> CausalLMOutputWithPast:
-        outputs = self.model(input_ids=input_ids, context_ids=context_ids, **kwargs)
+                attention_mask: torch.Tensor | None = None, position_ids: torch.LongTensor | None = None,
+                cache: Cache | None = None, inputs_embeds: torch.Tensor | None = None,
+                labels: torch.LongTensor | None = None, use_cache: bool | None = None,
+                logits_to_keep: int | torch.Tensor = 0, **kwargs) -> CausalLMOutputWithPast:
+        # named like LlamaForCausalLM.forward, so generate() accepts a user's `cache` (e.g. a StaticCache)
+        outputs = self.model(input_ids=input_ids, context_ids=context_ids, attention_mask=attention_mask,
+                             position_ids=position_ids, cache=cache, inputs_embeds=inputs_embeds,
+                             use_cache=use_cache, **kwargs)
         hidden_states = outputs.last_hidden_state
         keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         logits = self.lm_head(hidden_states[:, keep, :])
@@ -148,7 +153,10 @@ class TradeFMForCausalLM(TradeFMPreTrainedModel, GenerationMixin):
             context_ids = torch.cat([context_ids, context_ids[:, -1:].expand(-1, new, -1)], dim=1)
         model_inputs = super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
         if context_ids is not None:
-            model_inputs["context_ids"] = context_ids[:, -model_inputs["input_ids"].shape[1]:]
+            # a fresh (B, t, C) block: a view into the growing context would change strides every step, and a
+            # compiled forward (static cache + torch.compile) would recompile for each
+            model_inputs["context_ids"] = context_ids[:, -model_inputs["input_ids"].shape[1]:].clone(
+                memory_format=torch.contiguous_format)
         return model_inputs
 
 

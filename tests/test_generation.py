@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from transformers import LogitsProcessorList
+from transformers import LogitsProcessorList, StaticCache
 
 from data_prep.features import session_features, sessions, traded_volume
 from data_prep.sources import read_events
@@ -92,12 +92,12 @@ def test_infeasible_tokens_are_masked(tokenizer):
     assert not masked[:tokenizer.n_event_tokens][~cancel_sell].any()
 
 
-def run_greedy(model, tokenizer, books, prompt_ids, prompt_ctx, use_cache):
+def run_greedy(model, tokenizer, books, prompt_ids, prompt_ctx, use_cache, **generate_kwargs):
     proc = MarketSimulatorLogitsProcessor(tokenizer, [copy.deepcopy(b) for b in books], prompt_ctx, 0, 585.0,
                                           1e6, value_mode="center")
     out = model.generate(torch.as_tensor(prompt_ids), context_provider=proc.context_provider,
                          logits_processor=LogitsProcessorList([proc]), max_new_tokens=20, do_sample=False,
-                         use_cache=use_cache, pad_token_id=tokenizer.pad_token_id)
+                         use_cache=use_cache, pad_token_id=tokenizer.pad_token_id, **generate_kwargs)
     proc.sync(out)
     return out, proc
 
@@ -107,6 +107,16 @@ def test_greedy_with_and_without_cache_identical(model, tokenizer, prompt):
     a, pa_ = run_greedy(model, tokenizer, [prompt.book], ids, ctx, True)
     b, pb = run_greedy(model, tokenizer, [prompt.book], ids, ctx, False)
     assert torch.equal(a, b) and pa_.records == pb.records
+
+
+def test_a_user_static_cache_gives_the_same_events(model, tokenizer, prompt):
+    # generate(cache=StaticCache(...)): the fixed-shape cache that torch.compile'd decoding needs
+    ids, ctx = prompt.input_ids[None], prompt.context_ids[None]
+    a, pa_ = run_greedy(model, tokenizer, [prompt.book], ids, ctx, True)
+    static = StaticCache(config=model.config, max_cache_len=model.config.max_position_embeddings)
+    b, pb = run_greedy(model, tokenizer, [prompt.book], ids, ctx, True, cache=static)
+    assert torch.equal(a, b) and pa_.records == pb.records
+    assert static.get_seq_length() == ids.shape[1] + 20 - 1  # the last sampled token is never fed back
 
 
 def test_batch_rows_do_not_leak(model, tokenizer, prompt):
