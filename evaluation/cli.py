@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rollouts", type=int, default=10)
     p.add_argument("--windows", type=int, default=4, help="held-out windows per session")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mid-mode", choices=("book", "ew_vwap"), default="book",
+                   help="reference mid of every source's δp in simulation: the book midpoint (paper §8) or the "
+                        "book's EW-VWAP of its own trades (the training features' estimator)")
     p.add_argument("--out", required=True)
     return p
 
@@ -52,7 +55,8 @@ def main(argv=None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     summary = json.loads((Path(args.prepared) / "prep_summary.json").read_text())
     metrics, windows = evaluate(model, tokenizer, expand_paths(args.data), summary, tuple(args.baseline),
-                                   args.prompt_events, args.events, args.rollouts, args.windows, args.seed)
+                                   args.prompt_events, args.events, args.rollouts, args.windows, args.seed,
+                                   mid_mode=args.mid_mode)
     ppl = {"test": perplexity(model, datasets.load_from_disk(args.prepared)["test"])}
     if args.zero_shot:
         ppl["zero_shot"] = perplexity(model, datasets.load_from_disk(args.zero_shot)["heldout"])

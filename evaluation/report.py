@@ -84,11 +84,15 @@ def _test_windows(test_ranges, prompt_events: int, events: int, n_windows: int) 
 
 def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes", "zero_intelligence"),
              prompt_events: int = 1024, events: int = 1024, rollouts: int = 10, windows_per_session: int = 4,
-             seed: int = 0, intervals=DEFAULT_INTERVALS_S, progress: bool = True) -> tuple[dict, dict]:
+             seed: int = 0, intervals=DEFAULT_INTERVALS_S, progress: bool = True,
+             mid_mode: str = "book") -> tuple[dict, dict]:
     """Run the protocol on raw ``files`` split as ``prepared_summary`` (``prep_summary.json``) says.
 
     Baselines are fitted on each session's training ranges and rolled out from the prompt's book and time
-    (:func:`evaluation.baseline_rollout.rollout`), TradeFM with :func:`simulator.rollout.generate_rollouts`.
+    (:func:`evaluation.baseline_rollout.rollout`), TradeFM with :func:`simulator.rollout.generate_rollouts`;
+    every source prices its δp from the same reference mid, ``mid_mode`` (:func:`simulator.orders.reference_mid`:
+    the book midpoint, the paper's §8 choice, or the book's own EW-VWAP of its trades, the training features'
+    estimator).
 
     Returns:
         ``(metrics, windows)``: the metrics dict (written to ``metrics.json``) and, per source (``"real"``,
@@ -113,16 +117,16 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
         starts = _test_windows(ranges["test"], prompt_events, events, windows_per_session)
         for w, start in enumerate(starts):
             prompt = load_prompt(None, tokenizer, prompt_events, start - prompt_events, session=session)
-            for r in generate_rollouts(model, tokenizer, prompt, events, rollouts, seed + w, levels=1,
+            for r in generate_rollouts(model, tokenizer, prompt, events, rollouts, seed + w, mid_mode, levels=1,
                                        progress=progress):
                 windows["tradefm"].append((r.tokens, r.book_series))
             for name in baselines:
                 for i in range(rollouts):
                     r = baseline_rollout(fitted[session.path.name][name], prompt.book, events,
-                                         seed=seed + 1000 * w + i, start_ts_ns=prompt.ts_ns)
+                                         seed=seed + 1000 * w + i, start_ts_ns=prompt.ts_ns, mid_mode=mid_mode)
                     windows[name].append((r.tokens, r.book_series))
             n_windows += 1
-    metrics = {"protocol": {"prompt_events": prompt_events, "events": events, "rollouts": rollouts,
+    metrics = {"protocol": {"prompt_events": prompt_events, "events": events, "rollouts": rollouts, "mid_mode": mid_mode,
                             "windows": n_windows, "files": [str(f) for f in files], "intervals_s": list(intervals),
                             "real_events": sum(events_.num_rows for events_, _ in windows["real"])},
                "stylized_facts": {name: stylized_facts(book_mids(w), intervals) for name, w in windows.items()},

@@ -93,10 +93,11 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         rollouts longer than the model's context, generated in sliding windows)."""
         self.window_start = window_start
 
-    def _context_row(self, row: int) -> np.ndarray:
-        mid = reference_mid(self.books[row], self.mid_mode)
-        dp_bin = self.tokenizer.bins["mid_return_open"].digitize(np.array([(mid - self.p_open[row]) / self.p_open[row]]))[0]
-        return np.array([self._tier[row], self.flag, dp_bin[0]], dtype=np.int64)
+    def _contexts(self) -> np.ndarray:
+        """(B, 3) context ids of the next position from every row's current book (one Δp digitize call)."""
+        mids = np.array([reference_mid(book, self.mid_mode) for book in self.books], dtype=np.float64)
+        dp_bins = self.tokenizer.bins["mid_return_open"].digitize((mids - self.p_open) / self.p_open)[0]
+        return np.column_stack([self._tier, np.full(len(self.books), self.flag), dp_bins])
 
     def event_values(self, row: int, token: int) -> tuple[int, int, float, float, float]:
         """(action_id, side_id, δp fraction, size shares, Δt seconds) for one token (module docstring)."""
@@ -120,10 +121,11 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
             grown[:, :self._context.shape[1]] = self._context
             self._context = grown
         for pos in range(self.applied, end):
-            for row, book in enumerate(self.books):
-                if self.agent is not None:
+            if self.agent is not None:
+                for row, book in enumerate(self.books):
                     self.agent(row, book, self.ts_ns[row])
-                self._context[row, pos] = self._context_row(row)
+            self._context[:, pos] = self._contexts()
+            for row, book in enumerate(self.books):
                 action, side, price_offset, size, inter_arrival = self.event_values(
                     row, int(input_ids[row, pos - self.window_start]))
                 self.ts_ns[row] += int(round(inter_arrival * 1e9))

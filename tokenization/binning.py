@@ -43,10 +43,12 @@ def searchsorted_right(edges, values) -> np.ndarray:
     ``<= value`` (all of them for NaN), same shape as ``values``.
 
     Up to :data:`MAX_COUNTED_EDGES` edges it is counted with one vectorized comparison per edge, which for
-    the few dozen edges of a field is several times faster than numpy's per-value bisection.
+    the few dozen edges of a field is several times faster than numpy's per-value bisection on a column of
+    events; a handful of values (the simulator's one event per rollout and step) is bisected, since one
+    comparison pass per edge costs more than the bisection itself there.
     """
     edges, values = np.asarray(edges, dtype=np.float64), np.asarray(values, dtype=np.float64)
-    if len(edges) > MAX_COUNTED_EDGES:
+    if len(edges) > MAX_COUNTED_EDGES or values.size < len(edges):
         return np.searchsorted(edges, values, side="right")
     counts = np.zeros(values.shape, dtype=np.min_scalar_type(len(edges)))
     for edge in edges:
