@@ -223,7 +223,10 @@ def markdown(metrics: dict, figures: list[str]) -> str:
              f"{p['windows']} held-out windows × {p['rollouts']} rollouts of {p['events']} events, each after "
              f"{p['prompt_events']} real events (TradeFM §9 protocol), against all {p['real_events']} held-out real "
              "events. Files: " + ", ".join(Path(f).name for f in p["files"]) + ".", "",
-             "## Log-return distance to real (Table 2 layout: K-S / W1)", "", table2_markdown(distances),
+             "## Log-return distance to real (Table 2 layout: K-S / W1)", "",
+             "A K-S below its noise column (the two-sample 95% critical value for these sample sizes) is within "
+             "sampling noise of a perfect generator; ratios of such distances say little.", "",
+             table2_markdown(distances),
              "## Order flow and book (Table 3 layout: K-S / W1 on real-normalised values)", "",
              table3_markdown(distances),
              "## Summary", "", "| source | mean K-S returns | mean K-S order flow + book | mean K-S all |",

@@ -108,17 +108,22 @@ def _fmt(x: float) -> str:
 
 
 def table2_markdown(comparisons: dict[str, dict]) -> str:
-    """Markdown Table 2: rows = return intervals, columns = K-S then W1 per source.
+    """Markdown Table 2: rows = return intervals, columns = K-S then W1 per source, then the number of real
+    returns and each source's 95% K-S critical value (:func:`evaluation.distances.distance`: a K-S below it
+    is within sampling noise).
 
     Args:
         comparisons: ``{source name: compare(...) result}``.
     """
     sources = list(comparisons)
     labels = list(next(iter(comparisons.values()))["returns"]) if comparisons else []
-    lines = ["| interval | " + " | ".join([f"K-S {s}" for s in sources] + [f"W1 {s}" for s in sources]) + " |",
-             "|---" * (1 + 2 * len(sources)) + "|"]
+    lines = ["| interval | " + " | ".join([f"K-S {s}" for s in sources] + [f"W1 {s}" for s in sources]
+                                         + ["real returns"] + [f"K-S noise (95%) {s}" for s in sources]) + " |",
+             "|---" * (2 + 3 * len(sources)) + "|"]
     for label in labels:
         cells = [_fmt(comparisons[s]["returns"][label][k]) for k in ("ks", "w1") for s in sources]
+        cells.append(str(comparisons[sources[0]]["returns"][label]["n_real"]))
+        cells += [_fmt(comparisons[s]["returns"][label]["ks_critical_95"]) for s in sources]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -13,6 +13,7 @@ from data_prep.features import session_features, sessions, traded_volume
 from data_prep.lobster import MESSAGE_TYPES, PRICE_DIVISOR, orderbook_path
 from data_prep.sources import read_events
 from data_prep.validation import decompress
+from evaluation.distances import distance
 from evaluation.stylized_facts import stylized_facts
 from evaluation.tables import book_mids, compare, flow_samples, table2_markdown, table3_markdown
 
@@ -75,6 +76,19 @@ def test_known_shifts_and_scales(synthetic):
     assert result["flow"]["inter_arrival"]["ks"] == 0 and result["flow"]["spread"]["ks"] == 0
     assert result["summary"]["mean_ks_returns"] == pytest.approx(
         np.mean([result["returns"][f"{i}s"]["ks"] for i in (10, 30, 60, 120)]))
+
+
+def test_ks_noise_floor_of_two_samples_of_one_distribution():
+    # two samples of one distribution: the K-S statistic exceeds the 95% critical value about 5% of the time
+    rng = np.random.default_rng(1)
+    trials = [distance(rng.normal(size=400), rng.normal(size=100)) for _ in range(400)]
+    assert trials[0]["ks_critical_95"] == pytest.approx(1.3581 * np.sqrt(500 / 40_000), rel=1e-4)
+    exceed = np.mean([t["ks"] > t["ks_critical_95"] for t in trials])
+    assert 0.01 < exceed < 0.10
+    assert np.mean([t["ks_pvalue"] < 0.05 for t in trials]) == pytest.approx(exceed, abs=0.03)
+    # a shifted sample is resolved: far above the noise floor
+    shifted = distance(rng.normal(size=400), rng.normal(1.5, 1, size=100))  # population K-S 2Φ(0.75) − 1 = 0.55
+    assert shifted["ks"] > 2 * shifted["ks_critical_95"] and shifted["ks_pvalue"] < 1e-4
 
 
 def test_stylized_facts_of_synthetic_windows():
@@ -155,7 +169,8 @@ def test_real_sources_compare_and_tables(real_windows):
     assert 0 < same_stock["summary"]["mean_ks"] < 1
     comparisons = {"amzn_pm": same_stock, "aapl": other_stock}
     table2, table3 = table2_markdown(comparisons), table3_markdown(comparisons)
-    assert table2.splitlines()[0] == "| interval | K-S amzn_pm | K-S aapl | W1 amzn_pm | W1 aapl |"
+    assert table2.splitlines()[0] == ("| interval | K-S amzn_pm | K-S aapl | W1 amzn_pm | W1 aapl | real returns | "
+                                      "K-S noise (95%) amzn_pm | K-S noise (95%) aapl |")
     assert [line.split(" | ")[0] for line in table2.splitlines()[2:]] == ["| 10s", "| 30s", "| 60s", "| 120s",
                                                                            "| event"]
     assert f"{other_stock['flow']['spread']['ks']:.3g} / {other_stock['flow']['spread']['w1']:.3g}" in table3
