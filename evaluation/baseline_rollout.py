@@ -13,10 +13,9 @@ import pyarrow as pa
 from simulator.book import OrderBook
 from simulator.orders import InfeasibleEventError, apply_model_event
 from simulator.recording import BookRecorder
-from simulator.rollout import Rollout
+from simulator.rollout import EVENT_COLUMNS, Rollout
 
-TOKEN_COLUMNS = ("action_id", "side_id", "price_offset", "inter_arrival", "ts_ns", "price", "size", "order_id",
-                 "executed", "cancelled")
+TOKEN_COLUMNS = EVENT_COLUMNS
 """Columns of :attr:`Rollout.tokens` for a baseline (those of TradeFM rollouts without token and context)."""
 
 

@@ -127,6 +127,12 @@ def load_prompt(path, tokenizer, prompt_events: int = 1024, start: int = 0, tick
                   session.average_daily_volume, window)
 
 
+EVENT_COLUMNS = ("action_id", "side_id", "price_offset", "inter_arrival", "ts_ns", "price", "size", "order_id",
+                 "executed", "cancelled")
+"""Columns of a rollout's ``tokens`` table that every generator has: the event as applied to the book
+(:func:`simulator.orders.apply_model_event`'s record, with δp and Δt)."""
+
+
 @dataclass
 class Rollout:
     """One generated continuation: ``tokens`` (one row per generated event: token, action_id, side_id,
@@ -189,8 +195,7 @@ def generate_rollouts(model, tokenizer, prompt: Prompt, n_events: int, n_rollout
         records = processor.records[row]
         context = processor.context[row, len(prompt.input_ids):len(prompt.input_ids) + len(records)]
         tokens = pa.table({
-            **{k: [r[k] for r in records] for k in ("token", "action_id", "side_id", "price_offset", "inter_arrival",
-                                                    "ts_ns", "price", "size", "order_id", "executed", "cancelled")},
+            **{k: [r[k] for r in records] for k in ("token", *EVENT_COLUMNS)},
             "liquidity": context[:, 0], "flag": context[:, 1], "mid_return_bin": context[:, 2]})
         rollouts.append(Rollout(tokens, recorders[row].events(), recorders[row].book_series(), recorders[row]))
     return rollouts
