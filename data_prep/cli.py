@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take those shares from the end of each of this many blocks per session")
     p.add_argument("--holdout-instruments", nargs="*", default=(), help="instruments kept whole for zero-shot tests")
     p.add_argument("--context-length", type=int, default=1024)
-    p.add_argument("--stride", type=int, default=None, help="window stride (default: context length)")
+    p.add_argument("--stride", type=int, default=None, help="stride of the training windows (default: context length, no overlap); held-out splits "
+                        "never overlap")
     p.add_argument("--tokenizer", default=None, help="use this frozen tokenizer instead of calibrating")
     p.add_argument("--outlier-mode", choices=("clamp", "edge_bins"), default="clamp")
     p.add_argument("--shards-per-split", type=int, default=None, help="Arrow shards per split")

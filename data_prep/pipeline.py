@@ -162,7 +162,11 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         val_fraction, test_fraction: per-session time fractions held out when there are too few dates.
         split_blocks: blocks per session for that time split (see :func:`split_sessions`).
         holdout_instruments: instruments kept whole in a ``heldout`` split.
-        context_length: tokens per window (1,024 in the paper); ``stride`` defaults to it (no overlap).
+        context_length: tokens per window (1,024 in the paper).
+        stride: tokens between the starts of consecutive *training* windows; default (and at most) the context
+            length, i.e. no overlap. A smaller stride gives overlapping training windows, so each event is
+            learnt at several positions of the context. Held-out splits are always cut without overlap, so
+            that every held-out event is scored once.
         tokenizer: a calibrated ``TradeFMTokenizer`` or its directory; required with ``shard_count > 1``
             (every machine must encode with the same frozen bins).
         num_shards: Arrow shards per split (default: ``datasets`` picks by size).
@@ -215,7 +219,8 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
             encoded.append({"instrument": seg["instrument"], "date": seg["date"], "input_ids": enc["input_ids"],
                             "context_ids": enc["context_ids"]})
         tokens[name] = int(sum(len(e["input_ids"]) for e in encoded))
-        splits[name] = to_dataset(windows_table(encoded, context_length, stride, tokenizer.pad_token_id),
+        split_stride = stride if name == "train" else context_length
+        splits[name] = to_dataset(windows_table(encoded, context_length, split_stride, tokenizer.pad_token_id),
                                   context_length)
 
     counts: Counter = Counter()

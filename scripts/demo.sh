@@ -25,8 +25,9 @@ fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
 
-echo "== 1/5 prepare: LOBSTER AAPL + AMZN (one session: train/validation/test by time within 10 blocks)"
-tradefm-prep --data data/lobster --output "$OUT/prepared" --context-length 256 --split-blocks 10
+echo "== 1/5 prepare: LOBSTER AAPL + AMZN (one session: train/validation/test by time within 10 blocks;"
+echo "   training windows every 64 events, so each event is learnt at several context positions)"
+tradefm-prep --data data/lobster --output "$OUT/prepared" --context-length 256 --split-blocks 10 --stride 64
 echo "== prepare: ES futures (Databento DBN) with the frozen tokenizer, held out for zero-shot"
 tradefm-prep --data data/databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst --output "$OUT/zero_shot" \
   --tokenizer "$OUT/prepared/tokenizer" --holdout-instruments ESH4 --context-length 256
@@ -41,8 +42,8 @@ else
   LAUNCH=(accelerate launch --cpu --num_processes 1 --mixed_precision no --dynamo_backend no)
 fi
 "${LAUNCH[@]}" train_accelerate.py --cpu --data "$OUT/prepared" --model-size tiny --context-length 256 \
-  --batch-size $((8 / NUM_PROCESSES)) --lr 2e-3 --warmup-steps 40 --max-steps 200 \
-  --max-minutes "$TRAIN_MINUTES" --eval-every 100 --save-every 200 --output-dir "$OUT/run"
+  --batch-size $((8 / NUM_PROCESSES)) --lr 2e-3 --warmup-steps 40 --max-steps 600 \
+  --max-minutes "$TRAIN_MINUTES" --eval-every 200 --save-every 600 --output-dir "$OUT/run"
 
 python - "$OUT/run/final/training_summary.json" <<'PY'
 import json, sys

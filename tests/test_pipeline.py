@@ -38,6 +38,19 @@ def test_layout_and_summary(prepared):
     assert tok.calibration["calibration_window"]["instruments"] == ["AMZN"]  # held-out ES never calibrated on
 
 
+def test_overlapping_training_windows_leave_held_out_splits_unoverlapped(tmp_path, prepared):
+    out = tmp_path / "strided"
+    prepare([AMZN], out, context_length=128, stride=32, tokenizer=prepared / "tokenizer")
+    ds, summary = datasets.load_from_disk(str(out)), json.loads((out / "prep_summary.json").read_text())
+    for name, split in ds.items():
+        starts = np.asarray(split["start"])
+        mask = np.asarray(split.with_format("numpy")[:]["attention_mask"])
+        if name == "train":  # every 32 tokens a window: each event is in up to 4 of them
+            assert (np.diff(starts) == 32).all() and mask.sum() > 3 * summary["tokens"]["train"]
+        else:  # each held-out event scored once
+            assert (np.diff(starts) == 128).all() and mask.sum() == summary["tokens"][name]
+
+
 def test_windows_stay_in_one_session_and_in_time_order(prepared):
     ds = datasets.load_from_disk(str(prepared))
     train = ds["train"].with_format("numpy")[:]
