@@ -209,6 +209,8 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         tokenizer = TradeFMTokenizer.from_pretrained(tokenizer)
 
     stride = stride or context_length
+    if not 1 <= stride <= context_length:
+        raise ValueError(f"stride must be in [1, context_length={context_length}], got {stride}")
     clamped: Counter = Counter()
     splits, tokens = {}, {}
     for name, segments in parts.items():
@@ -231,7 +233,8 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         "split_mode": mode, "split_blocks": split_blocks, "val_fraction": val_fraction,
         "test_fraction": test_fraction, "events": dict(counts), "tokens": tokens,
         "windows": {name: ds.num_rows for name, ds in splits.items()}, "clamped": dict(clamped),
-        "context_length": context_length, "stride": stride, "seconds": round(time.perf_counter() - started, 3),
+        "context_length": context_length, "stride": stride, "heldout_stride": context_length,
+        "seconds": round(time.perf_counter() - started, 3),
         "shard": [shard_index, shard_count],
     }
     tmp = output_dir.with_name(f".{output_dir.name}.tmp-{os.getpid()}")

@@ -108,7 +108,8 @@ class TradeFMForCausalLM(TradeFMPreTrainedModel, GenerationMixin):
     Generation: ``generate(input_ids, context_ids=..., context_provider=...)``. ``context_provider`` is a
     callable ``input_ids (B, T) → context_ids (B, T, C)`` for every position so far (the market simulator
     computes the context of each sampled event); without one, the last context row is repeated for new
-    positions.
+    positions. As for any causal LM, ``generate`` derives an attention mask from ``pad_token_id`` when none is
+    given: pass ``attention_mask`` if a prompt legitimately holds the pad id (real event streams never do).
     """
 
     _tied_weights_keys = {"lm_head.weight": "model.embed.token.weight"}

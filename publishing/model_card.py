@@ -244,7 +244,8 @@ def dataset_card(splits: dict[str, int], prep_summary: dict | None, calibration:
                      f"{len(sessions)} session(s): "
                      + ", ".join(f"{instrument} {date}" for instrument, date in sessions[:20])
                      + (" …" if len(sessions) > 20 else "") + f"; split mode `{summary.get('split_mode', '?')}`, "
-                     f"context length {summary.get('context_length', '?')}, stride {summary.get('stride', '?')}. "
+                     f"context length {summary.get('context_length', '?')}, "
+                     f"training-window stride {summary.get('stride', '?')}. "
                      "From `prep_summary.json`:", "",
                      _table(("quantity", "value"), [(k, v) for k, v in _flatten(summary)
                                                     if not k.startswith(("files", "sessions"))]), ""]

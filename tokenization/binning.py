@@ -35,7 +35,8 @@ OUTLIER_MODES = ("clamp", "edge_bins")
 DEFAULT_TIME_FLOOR_S = 1e-6
 N_WITHIN_BIN = 32
 MAX_COUNTED_EDGES = 64
-"""Up to this many edges :func:`searchsorted_right` counts them per value (faster than bisection)."""
+"""Up to this many edges (and for at least as many values as edges) :func:`searchsorted_right` counts them
+per value, faster than bisection."""
 
 
 def searchsorted_right(edges, values) -> np.ndarray:
