@@ -35,8 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take those shares from the end of each of this many blocks per session")
     p.add_argument("--holdout-instruments", nargs="*", default=(), help="instruments kept whole for zero-shot tests")
     p.add_argument("--context-length", type=int, default=1024)
-    p.add_argument("--stride", type=int, default=None, help="stride of the training windows (default: context length, no overlap); held-out splits "
+    p.add_argument("--stride", type=int, default=None,
+                   help="stride of the training windows (default: context length, no overlap); held-out splits "
                         "never overlap")
+    p.add_argument("--executions", choices=("mid_only", "aggressor_adds"), default=None,
+                   help="executions only feed the mid (the paper's, default for a new tokenizer) or also become "
+                        "the aggressor's add, one per sweep (default with --tokenizer: the tokenizer's)")
     p.add_argument("--tokenizer", default=None, help="use this frozen tokenizer instead of calibrating")
     p.add_argument("--outlier-mode", choices=("clamp", "edge_bins"), default="clamp")
     p.add_argument("--shards-per-split", type=int, default=None, help="Arrow shards per split")
@@ -56,7 +60,7 @@ def main(argv=None) -> int:
                       holdout_instruments=args.holdout_instruments, context_length=args.context_length,
                       stride=args.stride, tokenizer=args.tokenizer, num_shards=args.shards_per_split,
                       num_proc=args.num_proc, shard_count=args.num_shards, shard_index=args.shard_index,
-                      outlier_mode=args.outlier_mode)
+                      outlier_mode=args.outlier_mode, executions=args.executions)
     except (DataFormatError, ValueError, FileNotFoundError) as err:
         print(f"tradefm-prep: error: {err}", file=sys.stderr)
         return 2

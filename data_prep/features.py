@@ -30,7 +30,14 @@ How each source action becomes model events:
   of the remaining size at the old price followed by an add at the new price and size, both at the
   modify's timestamp (Δt = 0 for the add). A modify of an order never seen (placed before the capture)
   becomes an add; a modify that changes nothing is skipped and counted.
-* ``T`` / ``F`` (executions) are not tokens; they update the mid estimator. Where the venue reports the
+* ``T`` / ``F`` (executions) are not tokens; they update the mid estimator (``executions="mid_only"``, the
+  paper's §5 design). With ``executions="aggressor_adds"`` each aggressive order also becomes an add: the
+  prints of one time stamp on one resting side (one sweep) give one add on the *aggressor's* side (the
+  opposite of the resting side of an ``F``, LOBSTER type 4/5 included; the side of a ``T`` when the session
+  has no ``F``), sized by their total, priced at the last print (the worst level reached), with the mid
+  before the first print. In a LOBSTER or MBO feed an order that executes on arrival never appears as an
+  add, so without this the model never sees the flow that takes liquidity; in simulation such an add is
+  marketable and executes against the book as the real order did. Where the venue reports the
   book change of a fill as a separate ``C``/``M`` on the filled order (Databento MBO; see
   :func:`data_prep.schema.fills_update_book`), that ``C``/``M`` is not a cancel either and is skipped. Each execution is reported
   twice by venues that send both (Databento sends a ``T`` for the aggressor and ``F`` for every resting
@@ -57,6 +64,11 @@ FEATURE_SCHEMA = pa.schema([
     ("mid_return_open", pa.float64()), ("average_daily_volume", pa.float64()), ("flag", pa.int8()),
     ("source_row", pa.int64()),
 ])
+
+
+EXECUTION_MODES = ("mid_only", "aggressor_adds")
+"""How executions enter the model events (module docstring): only through the mid, or also as the
+aggressor's add."""
 
 
 def sessions(events: pa.Table) -> list[pa.Table]:
@@ -164,23 +176,52 @@ def _apply_order_state(order_id, action, price, size, fills_update_book, emit, o
             "skipped_fill_book_update": int(fill_update.sum())}
 
 
-def session_features(events: pa.Table, average_daily_volume: float,
-                     half_life_s: float = DEFAULT_HALF_LIFE_S) -> tuple[pa.Table, dict]:
+def _aggressor_adds(ts: np.ndarray, side: np.ndarray, prints: np.ndarray, prints_are_fills: bool):
+    """One add per sweep of executions (module docstring).
+
+    Args:
+        ts: (N,) int64 ``ts_recv`` of the session's events; side: (N,) side codes (B, A, N).
+        prints: (K,) indices of the print rows, in feed order. prints_are_fills: their action is ``F`` (side =
+            the resting order's) rather than ``T`` (side = the aggressor's).
+
+    Returns:
+        ``(first, last, group, side_id)``: per sweep the index of its first and last print, the sweep of
+        every print used ((K',) into ``first``) with the print indices it applies to, and the aggressor's
+        side_id (0 buy, 1 sell). Prints without a side (``N``) are left out.
+    """
+    prints = prints[side[prints] != N]
+    aggressor = np.where(side[prints] == B, 0, 1).astype(np.int8)  # side of a T: the aggressor's
+    if prints_are_fills:
+        aggressor = 1 - aggressor  # an F names the resting order: the aggressor is on the other side
+    starts = np.ones(len(prints), dtype=bool)
+    starts[1:] = (ts[prints][1:] != ts[prints][:-1]) | (aggressor[1:] != aggressor[:-1])
+    group = np.cumsum(starts) - 1
+    ends = np.append(np.flatnonzero(starts)[1:] - 1, len(prints) - 1)
+    return prints[starts], prints[ends], (group, prints), aggressor[starts]
+
+
+def session_features(events: pa.Table, average_daily_volume: float, half_life_s: float = DEFAULT_HALF_LIFE_S,
+                     executions: str = "mid_only") -> tuple[pa.Table, dict]:
     """Model-event features of one (instrument, date) session (see the module docstring).
 
     Args:
         events: EVENT_SCHEMA rows of one session, in feed order.
         average_daily_volume: the instrument's mean traded volume per session (shares/contracts).
         half_life_s: EW-VWAP half-life, seconds.
+        executions: one of :data:`EXECUTION_MODES` (module docstring).
 
     Returns:
         ``(features, counts)``: FEATURE_SCHEMA table, and counts of events by outcome (``model_events``,
         ``prints``, ``snapshot``, ``skipped_modify_noop``, ``modify_of_unknown_order``,
-        ``cancel_of_unknown_order``, ``skipped_fill_book_update``, ``skipped_no_flow``).
+        ``cancel_of_unknown_order``, ``skipped_fill_book_update``, ``skipped_no_flow``, and with
+        ``aggressor_adds`` the number of them).
 
     Raises:
         DataFormatError: the session has no print and no opening book, so no mid can be estimated.
+        ValueError: unknown ``executions``.
     """
+    if executions not in EXECUTION_MODES:
+        raise ValueError(f"executions must be one of {EXECUTION_MODES}, got {executions!r}")
     col = {k: events.column(k).to_numpy(zero_copy_only=False)
            for k in ("ts_recv", "price", "size", "order_id", "is_snapshot", "source_row")}
     col["action"], col["side"] = char_codes(events.column("action")), char_codes(events.column("side"))
@@ -210,6 +251,18 @@ def session_features(events: pa.Table, average_daily_volume: float,
     rows = book[src]
     model = live[rows]
     rows, action_id, price, size = rows[model], action_id[model], price[model], size[model]
+    side_id = (side[rows] == ASK).astype(np.int8)
+    n_aggressor = 0
+    if executions == "aggressor_adds" and len(prints):
+        first, last, (group, used), aggressor = _aggressor_adds(col["ts_recv"], side, prints, has_fills)
+        swept = np.bincount(group, weights=col["size"][used], minlength=len(first)).astype(np.int64)
+        order = np.argsort(np.concatenate([rows, first]), kind="stable")  # feed order (distinct event rows)
+        rows = np.concatenate([rows, first])[order]
+        action_id = np.concatenate([action_id, np.zeros(len(first), np.int8)])[order]
+        price = np.concatenate([price, col["price"][last]])[order]
+        size = np.concatenate([size, swept])[order]
+        side_id = np.concatenate([side_id, aggressor])[order]
+        n_aggressor = len(first)
     ts = col["ts_recv"][rows]
     mid = mid_all[rows]
     inter_arrival = np.zeros(len(ts))
@@ -220,7 +273,7 @@ def session_features(events: pa.Table, average_daily_volume: float,
         "date": repeated(events.column("date")[0].as_py(), len(rows)),
         "ts_recv": ts,
         "action_id": action_id.astype(np.int8),
-        "side_id": (side[rows] == ASK).astype(np.int8),
+        "side_id": side_id,
         "price": price,
         "size": size,
         "mid": mid,
@@ -240,6 +293,8 @@ def session_features(events: pa.Table, average_daily_volume: float,
         **modify_counts,
         "skipped_no_flow": int((live & one_of(action, "RN")).sum()),
     }
+    if executions == "aggressor_adds":
+        counts["aggressor_adds"] = n_aggressor
     return table, counts
 
 

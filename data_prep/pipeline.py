@@ -47,22 +47,24 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
 
-def _file_sessions(path: Path, half_life_s: float) -> list[dict]:
+def _file_sessions(path: Path, half_life_s: float, executions: str = "mid_only") -> list[dict]:
     """Read one file; return its sessions' features (average_daily_volume still NaN) and counts."""
     out = []
     for events in sessions(read_events(path)):
-        features, counts = session_features(events, np.nan, half_life_s)
+        features, counts = session_features(events, np.nan, half_life_s, executions)
         out.append({"instrument": events.column("instrument")[0].as_py(), "date": str(events.column("date")[0]),
                     "features": features, "counts": counts, "volume": traded_volume(events), "file": str(path)})
     return out
 
 
-def read_sessions(paths: list[Path], num_proc: int = 1, half_life_s: float = DEFAULT_HALF_LIFE_S) -> list[dict]:
+def read_sessions(paths: list[Path], num_proc: int = 1, half_life_s: float = DEFAULT_HALF_LIFE_S,
+                  executions: str = "mid_only") -> list[dict]:
     """Features of every session in ``paths``, with each instrument's average daily volume filled in.
 
     Args:
         paths: input files (see :func:`data_prep.sources.expand_paths`).
         num_proc: worker processes (files are read in parallel).
+        executions: see :func:`data_prep.features.session_features`.
 
     Returns:
         One dict per session, sorted by (instrument, date): ``instrument``, ``date``, ``features``
@@ -74,10 +76,12 @@ def read_sessions(paths: list[Path], num_proc: int = 1, half_life_s: float = DEF
     """
     if num_proc > 1 and len(paths) > 1:
         with ProcessPoolExecutor(num_proc) as pool:
-            results = list(tqdm(pool.map(_file_sessions, paths, [half_life_s] * len(paths)), total=len(paths),
+            results = list(tqdm(pool.map(_file_sessions, paths, [half_life_s] * len(paths),
+                                         [executions] * len(paths)), total=len(paths),
                                 desc="read + features", unit="file"))
     else:
-        results = [_file_sessions(p, half_life_s) for p in tqdm(paths, desc="read + features", unit="file")]
+        results = [_file_sessions(p, half_life_s, executions)
+                   for p in tqdm(paths, desc="read + features", unit="file")]
     found = sorted((s for r in results for s in r), key=lambda s: (s["instrument"], s["date"]))
     seen = {}
     for s in found:
@@ -151,7 +155,7 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
             val_fraction: float = 0.1, test_fraction: float = 0.1, split_blocks: int = 1, holdout_instruments=(),
             context_length: int = 1024, stride: int | None = None, tokenizer=None, num_shards: int | None = None,
             num_proc: int = 1, shard_count: int = 1, shard_index: int = 0, half_life_s: float = DEFAULT_HALF_LIFE_S,
-            outlier_mode: str = "clamp") -> Path:
+            outlier_mode: str = "clamp", executions: str | None = None) -> Path:
     """Prepare tokenized shards from raw files (see the module docstring).
 
     Args:
@@ -173,12 +177,16 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         num_proc: worker processes for reading.
         shard_count, shard_index: prepare only files ``shard_index::shard_count`` (scale-out; outputs of
             the K parts load together with ``datasets.concatenate_datasets``).
+        executions: how executions enter the model events (:data:`data_prep.features.EXECUTION_MODES`);
+            default: the frozen tokenizer's, else ``"mid_only"`` (the paper's). Recorded in the tokenizer,
+            so generation and evaluation build real prompts and references the same way.
 
     Returns:
         ``Path(output_dir)``.
 
     Raises:
-        DataFormatError, ValueError: bad input (see the readers), no input files, no training events.
+        DataFormatError, ValueError: bad input (see the readers), no input files, no training events,
+            ``executions`` differing from the frozen tokenizer's.
     """
     from datasets import DatasetDict
 
@@ -194,7 +202,15 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
     if not paths:
         raise ValueError(f"no input files match {data!r}" + (f" for shard {shard_index}/{shard_count}"
                                                               if shard_count > 1 else ""))
-    found = read_sessions(paths, num_proc, half_life_s)
+    if tokenizer is not None and not isinstance(tokenizer, TradeFMTokenizer):
+        tokenizer = TradeFMTokenizer.from_pretrained(tokenizer)
+    if tokenizer is not None:
+        if executions not in (None, tokenizer.executions):
+            raise ValueError(f"executions={executions!r} but the frozen tokenizer was calibrated with "
+                             f"{tokenizer.executions!r}: its model events would differ from training")
+        executions = tokenizer.executions
+    executions = executions or "mid_only"
+    found = read_sessions(paths, num_proc, half_life_s, executions)
     parts, mode = split_sessions(found, val_days, test_days, val_fraction, test_fraction, holdout_instruments,
                                  split_blocks)
     if mode == "intra_session":
@@ -204,9 +220,8 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         if not parts["train"]:
             raise ValueError("no training events to calibrate the tokenizer on")
         train = pa.concat_tables([p["features"] for p in parts["train"]])
-        tokenizer = TradeFMTokenizer.calibrate(train, calib_days=calib_days, outlier_mode=outlier_mode)
-    elif not isinstance(tokenizer, TradeFMTokenizer):
-        tokenizer = TradeFMTokenizer.from_pretrained(tokenizer)
+        tokenizer = TradeFMTokenizer.calibrate(train, calib_days=calib_days, outlier_mode=outlier_mode,
+                                               executions=executions)
 
     stride = stride or context_length
     if not 1 <= stride <= context_length:
@@ -233,7 +248,7 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         "split_mode": mode, "split_blocks": split_blocks, "val_fraction": val_fraction,
         "test_fraction": test_fraction, "events": dict(counts), "tokens": tokens,
         "windows": {name: ds.num_rows for name, ds in splits.items()}, "clamped": dict(clamped),
-        "context_length": context_length, "stride": stride, "heldout_stride": context_length,
+        "context_length": context_length, "stride": stride, "heldout_stride": context_length, "executions": executions,
         "seconds": round(time.perf_counter() - started, 3),
         "shard": [shard_index, shard_count],
     }

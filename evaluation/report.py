@@ -106,7 +106,7 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
     windows = {name: [] for name in ("real", "tradefm", *baselines)}
     fitted, n_windows = {}, 0
     for path in files:
-        session = Session.load(path)
+        session = Session.load(path, executions=tokenizer.executions)
         ranges = time_split_ranges(session.features.num_rows, *split_args)
         train = [session.features.slice(lo, hi - lo) for lo, hi in ranges["train"]]
         fitted[session.path.name] = {name: BASELINES[name].fit(train, seed=seed) for name in baselines}

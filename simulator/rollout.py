@@ -72,12 +72,15 @@ class Session:
     tick_size: float
 
     @classmethod
-    def load(cls, path, tick_size: float | None = None) -> "Session":
-        """Read the first session of a raw data file (Databento MBO or LOBSTER message file)."""
+    def load(cls, path, tick_size: float | None = None, executions: str = "mid_only") -> "Session":
+        """Read the first session of a raw data file (Databento MBO or LOBSTER message file); ``executions``
+        as the model's tokenizer was calibrated (``TradeFMTokenizer.executions``, see
+        :func:`data_prep.features.session_features`)."""
         path = Path(path)
         events = sessions(read_events(path))[0]
         adv = traded_volume(events)
-        return cls(path, events, session_features(events, adv)[0], adv, tick_size or OrderBook.tick_size_of(events))
+        features = session_features(events, adv, executions=executions)[0]
+        return cls(path, events, features, adv, tick_size or OrderBook.tick_size_of(events))
 
     @cached_property
     def orderbook(self) -> pa.Table | None:
@@ -111,7 +114,7 @@ def load_prompt(path, tokenizer, prompt_events: int = 1024, start: int = 0, tick
     Raises:
         ValueError: the session has fewer than ``start + prompt_events`` model events.
     """
-    session = session or Session.load(path, tick_size)
+    session = session or Session.load(path, tick_size, tokenizer.executions)
     features = session.features
     if features.num_rows < start + prompt_events or start < 0:
         raise ValueError(f"{session.path}: {features.num_rows} model events; cannot take {prompt_events} from "

@@ -73,3 +73,53 @@ def test_prints_prefer_fills_over_trades():
     # Databento sends T (aggressor) and F (resting) for one execution: only one may count.
     table = events([(0, "A", "A", 10.0, 5, 1), (1, "T", "B", 10.0, 5, 0), (1, "F", "A", 10.0, 5, 1)])
     assert traded_volume(table) == 5
+
+
+def test_executions_as_aggressor_adds_hand_built():
+    table = events([
+        (0.0, "A", "B", 99.0, 10, 1, True),   # opening book: bid 99 x10, ask 101 x5 + 102 x5
+        (0.0, "A", "A", 101.0, 5, 2, True),
+        (0.0, "A", "A", 102.0, 5, 3, True),
+        (1.0, "A", "B", 100.0, 3, 4),         # a passive buy
+        (2.0, "F", "A", 101.0, 5, 2),         # a buyer sweeps the ask: two fills at one time stamp
+        (2.0, "F", "A", 102.0, 2, 3),
+        (3.0, "F", "B", 100.0, 3, 4),         # a seller hits the new bid
+        (4.0, "C", "A", 102.0, 3, 3),
+    ])
+    paper, _ = session_features(table, 1e6)
+    f, counts = session_features(table, 1e6, executions="aggressor_adds")
+    assert counts["aggressor_adds"] == 2 and f.num_rows == paper.num_rows + 2
+    got = list(zip(f.column("action_id").to_pylist(), f.column("side_id").to_pylist(), f.column("price").to_pylist(),
+                   f.column("size").to_pylist(), f.column("source_row").to_pylist()))
+    assert got == [(0, 0, 100.0, 3, 3),      # the passive buy
+                   (0, 0, 102.0, 7, 4),      # the sweep: a buy (resting asks were filled) of 7 at its last price
+                   (0, 1, 100.0, 3, 6),      # a sell of 3
+                   (1, 1, 102.0, 3, 7)]
+    mid = f.column("mid").to_numpy()
+    assert mid[1] == 100.0  # the mid before the sweep's first print (opening-book midpoint)
+    assert f.column("inter_arrival").to_pylist() == [0.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="executions must be one of"):
+        session_features(table, 1e6, executions="trades")
+
+
+@pytest.mark.parametrize("path", ["lobster/AAPL_2012-06-21_34200000_57600000_message_1.csv.zst",
+                                  "databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst"])
+def test_executions_as_aggressor_adds_on_real_flow(path):
+    from data_prep.sources import read_events
+
+    from .conftest import DATA
+
+    table = read_events(DATA / path)
+    paper, _ = session_features(table, 1e6)
+    f, counts = session_features(table, 1e6, executions="aggressor_adds")
+    rows = f.column("source_row").to_numpy()
+    added = ~np.isin(rows, paper.column("source_row").to_numpy())
+    assert added.sum() == counts["aggressor_adds"] > 1000 and f.num_rows == paper.num_rows + added.sum()
+    assert (np.diff(f.column("ts_recv").to_numpy()) >= 0).all() and (f.column("inter_arrival").to_numpy() >= 0).all()
+    # the model events of the paper's features are untouched, in the same order (but for Δt: events came in between)
+    same = [c for c in paper.column_names if c != "inter_arrival"]
+    assert f.filter(pa.array(~added)).select(same).equals(paper.select(same))
+    # an aggressive buy pays more than the EW-VWAP mid on the whole, an aggressive sell less
+    side, offset = f.column("side_id").to_numpy()[added], f.column("price_offset").to_numpy()[added]
+    assert np.median(offset[side == 0]) > 0 > np.median(offset[side == 1])
+    assert (f.column("action_id").to_numpy()[added] == 0).all()

@@ -104,3 +104,26 @@ def test_rerun_is_idempotent(tmp_path):
 def test_no_input_is_a_clear_error(tmp_path, capsys):
     assert prep_main(["--data", str(tmp_path / "nothing*.dbn.zst"), "--output", str(tmp_path / "o")]) == 2
     assert "no input files" in capsys.readouterr().err
+
+
+def test_executions_mode_is_recorded_and_followed(tmp_path, prepared):
+    from simulator.rollout import load_prompt
+
+    out = tmp_path / "aggressor"
+    prepare([AMZN], out, context_length=128, executions="aggressor_adds")
+    summary = json.loads((out / "prep_summary.json").read_text())
+    tok = TradeFMTokenizer.from_pretrained(out / "tokenizer")
+    assert summary["executions"] == tok.executions == "aggressor_adds"
+    assert summary["events"]["aggressor_adds"] > 1000
+    assert summary["events"]["model_events"] == sum(summary["tokens"].values())
+    # a frozen tokenizer sets the mode for later parts; asking for another one is refused
+    prepare([AMZN], tmp_path / "part", context_length=128, tokenizer=out / "tokenizer")
+    assert json.loads((tmp_path / "part" / "prep_summary.json").read_text())["executions"] == "aggressor_adds"
+    with pytest.raises(ValueError, match="calibrated with 'aggressor_adds'"):
+        prepare([AMZN], tmp_path / "bad", context_length=128, tokenizer=out / "tokenizer", executions="mid_only")
+    # prompts are built as the tokenizer's training events were: the sweep adds are in them
+    assert TradeFMTokenizer.from_pretrained(prepared / "tokenizer").executions == "mid_only"
+    plain = load_prompt(AMZN, TradeFMTokenizer.from_pretrained(prepared / "tokenizer"), 64, start=0)
+    swept = load_prompt(AMZN, tok, 64, start=0)
+    assert plain.features.num_rows == swept.features.num_rows == 64
+    assert swept.features.column("ts_recv")[-1].as_py() < plain.features.column("ts_recv")[-1].as_py()

@@ -53,6 +53,8 @@ def _load_calibration(path: str) -> dict:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
     if calibration.get("format") != "tradefm-tokenizer/1":
         raise ValueError(f"{path}: field 'format' must be 'tradefm-tokenizer/1', got {calibration.get('format')!r}")
+    if not isinstance(calibration.get("executions", "mid_only"), str):
+        raise ValueError(f"{path}: field 'executions' must be a string, got {calibration['executions']!r}")
     for name in (*EVENT_FIELDS, "mid_return_open"):
         try:
             bins = FieldBins(**calibration["bins"][name])
@@ -150,7 +152,8 @@ class TradeFMTokenizer(PreTrainedTokenizer):
     def calibrate(cls, features: pa.Table, calib_days: int = 30, n_price_bins: int = 16, n_size_bins: int = 16,
                   n_time_bins: int = 16, n_mid_return_bins: int = 32, outlier_mode: str = "clamp",
                   lower_pct: float = 1.0, upper_pct: float = 99.0, time_floor_s: float = DEFAULT_TIME_FLOOR_S,
-                  liquidity_thresholds: tuple[float, float] = DEFAULT_LIQUIDITY_THRESHOLDS) -> "TradeFMTokenizer":
+                  liquidity_thresholds: tuple[float, float] = DEFAULT_LIQUIDITY_THRESHOLDS,
+                  executions: str = "mid_only") -> "TradeFMTokenizer":
         """Fit the bins on the first ``calib_days`` distinct dates of ``features`` (paper §6, Alg. 1).
 
         Args:
@@ -162,6 +165,8 @@ class TradeFMTokenizer(PreTrainedTokenizer):
             lower_pct, upper_pct: trimming percentiles of the calibration sample.
             time_floor_s: floor added to Δt before the log (seconds).
             liquidity_thresholds: average daily volume (shares/contracts) separating the three tiers.
+            executions: how the features were built from executions (``data_prep.features``: ``"mid_only"``
+                or ``"aggressor_adds"``); recorded so that prompts and references are built the same way.
 
         Returns:
             A frozen, calibrated tokenizer. Same input → same bins (no randomness).
@@ -195,6 +200,7 @@ class TradeFMTokenizer(PreTrainedTokenizer):
             "n_bins": {name: b.n_bins for name, b in bins.items()},
             "bins": {name: b.to_dict() for name, b in bins.items()},
             "liquidity_thresholds": [float(t) for t in liquidity_thresholds],
+            "executions": executions,
             "calibration_window": {"dates": [str(d) for d in days], "instruments": sorted(set(instruments.tolist())),
                                    "n_events": int(keep.sum()), "lower_pct": lower_pct, "upper_pct": upper_pct},
         }
@@ -213,6 +219,13 @@ class TradeFMTokenizer(PreTrainedTokenizer):
         if self.calibration is None:
             raise ValueError("this TradeFMTokenizer is not calibrated: use TradeFMTokenizer.calibrate(features) "
                              "or from_pretrained(a directory holding tradefm_tokenizer.json)")
+
+    @property
+    def executions(self) -> str:
+        """How executions entered the calibration's model events (``data_prep.features.EXECUTION_MODES``);
+        ``"mid_only"`` for tokenizers saved before it was recorded."""
+        self._require_calibration()
+        return self.calibration.get("executions", "mid_only")
 
     # ----------------------------------------------------------------- events ⇄ ids
     def liquidity_tier(self, average_daily_volume) -> np.ndarray:
