@@ -35,7 +35,7 @@ How each source action becomes model events:
   prints of one time stamp on one resting side (one sweep) give one add on the *aggressor's* side (the
   opposite of the resting side of an ``F``, LOBSTER type 4/5 included; the side of a ``T`` when the session
   has no ``F``), sized by their total, priced at the last print (the worst level reached), with the mid
-  before the first print. In a LOBSTER or MBO feed an order that executes on arrival never appears as an
+  before the first print and the last print's ``source_row``. In a LOBSTER or MBO feed an order that executes on arrival never appears as an
   add, so without this the model never sees the flow that takes liquidity; in simulation such an add is
   marketable and executes against the book as the real order did. Where the venue reports the
   book change of a fill as a separate ``C``/``M`` on the filled order (Databento MBO; see
@@ -252,19 +252,21 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
     model = live[rows]
     rows, action_id, price, size = rows[model], action_id[model], price[model], size[model]
     side_id = (side[rows] == ASK).astype(np.int8)
-    n_aggressor = 0
+    n_aggressor, mid_rows = 0, rows
     if executions == "aggressor_adds" and len(prints):
         first, last, (group, used), aggressor = _aggressor_adds(col["ts_recv"], side, prints, has_fills)
         swept = np.bincount(group, weights=col["size"][used], minlength=len(first)).astype(np.int64)
-        order = np.argsort(np.concatenate([rows, first]), kind="stable")  # feed order (distinct event rows)
-        rows = np.concatenate([rows, first])[order]
+        # feed order, a sweep at its last print (its source row: the book after it is the book after the sweep)
+        order = np.argsort(np.concatenate([rows, last]), kind="stable")
+        mid_rows = np.concatenate([rows, first])[order]  # a sweep sees the mid before its first print
+        rows = np.concatenate([rows, last])[order]
         action_id = np.concatenate([action_id, np.zeros(len(first), np.int8)])[order]
         price = np.concatenate([price, col["price"][last]])[order]
         size = np.concatenate([size, swept])[order]
         side_id = np.concatenate([side_id, aggressor])[order]
         n_aggressor = len(first)
     ts = col["ts_recv"][rows]
-    mid = mid_all[rows]
+    mid = mid_all[mid_rows]
     inter_arrival = np.zeros(len(ts))
     np.subtract(ts[1:], ts[:-1], out=inter_arrival[1:], casting="unsafe")  # exact int64 ns, then float64
     inter_arrival /= 1e9

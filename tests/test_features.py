@@ -92,7 +92,7 @@ def test_executions_as_aggressor_adds_hand_built():
     got = list(zip(f.column("action_id").to_pylist(), f.column("side_id").to_pylist(), f.column("price").to_pylist(),
                    f.column("size").to_pylist(), f.column("source_row").to_pylist()))
     assert got == [(0, 0, 100.0, 3, 3),      # the passive buy
-                   (0, 0, 102.0, 7, 4),      # the sweep: a buy (resting asks were filled) of 7 at its last price
+                   (0, 0, 102.0, 7, 5),      # the sweep: a buy (resting asks were filled) of 7 at its last price
                    (0, 1, 100.0, 3, 6),      # a sell of 3
                    (1, 1, 102.0, 3, 7)]
     mid = f.column("mid").to_numpy()
