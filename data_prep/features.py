@@ -190,6 +190,9 @@ def _aggressor_adds(ts: np.ndarray, side: np.ndarray, prints: np.ndarray, prints
         side_id (0 buy, 1 sell). Prints without a side (``N``) are left out.
     """
     prints = prints[side[prints] != N]
+    if not len(prints):  # e.g. only auction crosses (LOBSTER type 6), which name no side
+        none = np.zeros(0, dtype=np.int64)
+        return none, none, (none, none), np.zeros(0, dtype=np.int8)
     aggressor = np.where(side[prints] == B, 0, 1).astype(np.int8)  # side of a T: the aggressor's
     if prints_are_fills:
         aggressor = 1 - aggressor  # an F names the resting order: the aggressor is on the other side

@@ -100,6 +100,10 @@ def test_executions_as_aggressor_adds_hand_built():
     assert f.column("inter_arrival").to_pylist() == [0.0, 1.0, 1.0, 1.0]
     with pytest.raises(ValueError, match="executions must be one of"):
         session_features(table, 1e6, executions="trades")
+    crosses = events([(0.0, "A", "B", 99.0, 10, 1, True), (0.0, "A", "A", 101.0, 5, 2, True),
+                      (1.0, "T", "N", 100.0, 50, 0), (2.0, "A", "B", 100.0, 3, 4)])
+    f, counts = session_features(crosses, 1e6, executions="aggressor_adds")  # prints without a side: no adds
+    assert counts["aggressor_adds"] == 0 and f.num_rows == 1
 
 
 @pytest.mark.parametrize("path", ["lobster/AAPL_2012-06-21_34200000_57600000_message_1.csv.zst",
