@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 
+from .features import EXECUTION_MODES
 from .pipeline import prepare
 from .schema import DataFormatError
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, default=None,
                    help="stride of the training windows (default: context length, no overlap); held-out splits "
                         "never overlap")
-    p.add_argument("--executions", choices=("mid_only", "aggressor_adds"), default=None,
+    p.add_argument("--executions", choices=EXECUTION_MODES, default=None,
                    help="executions only feed the mid (the paper's, default for a new tokenizer) or also become "
                         "the aggressor's add, one per sweep (default with --tokenizer: the tokenizer's)")
     p.add_argument("--tokenizer", default=None, help="use this frozen tokenizer instead of calibrating")

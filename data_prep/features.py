@@ -35,13 +35,14 @@ How each source action becomes model events:
   prints of one time stamp on one resting side (one sweep) give one add on the *aggressor's* side (the
   opposite of the resting side of an ``F``, LOBSTER type 4/5 included; the side of a ``T`` when the session
   has no ``F``), sized by their total, priced at the last print (the worst level reached), with the mid
-  before the first print and the last print's ``source_row``. In a LOBSTER or MBO feed an order that executes on arrival never appears as an
-  add, so without this the model never sees the flow that takes liquidity; in simulation such an add is
-  marketable and executes against the book as the real order did. Where the venue reports the
-  book change of a fill as a separate ``C``/``M`` on the filled order (Databento MBO; see
-  :func:`data_prep.schema.fills_update_book`), that ``C``/``M`` is not a cancel either and is skipped. Each execution is reported
-  twice by venues that send both (Databento sends a ``T`` for the aggressor and ``F`` for every resting
-  order), so the prints are the session's ``F`` rows if it has any, else its ``T`` rows.
+  before the first print and the last print's ``source_row``. In a LOBSTER or MBO feed an order that
+  executes on arrival never appears as an add, so without this the model never sees the flow that takes
+  liquidity; in simulation such an add is marketable and executes against the book as the real order did.
+  Where the venue reports the book change of a fill as a separate ``C``/``M`` on the filled order
+  (Databento MBO; see :func:`data_prep.schema.fills_update_book`), that ``C``/``M`` is not a cancel either
+  and is skipped. Each execution is reported twice by venues that send both (Databento sends a ``T`` for
+  the aggressor and ``F`` for every resting order), so the prints are the session's ``F`` rows if it has
+  any, else its ``T`` rows.
 * ``R`` (clear book) and ``N`` carry no order flow; snapshot records (``is_snapshot``) only give the
   opening book, whose midpoint seeds the mid before the first print.
 """
@@ -176,31 +177,33 @@ def _apply_order_state(order_id, action, price, size, fills_update_book, emit, o
             "skipped_fill_book_update": int(fill_update.sum())}
 
 
-def _aggressor_adds(ts: np.ndarray, side: np.ndarray, prints: np.ndarray, prints_are_fills: bool):
+def _aggressor_adds(ts: np.ndarray, side: np.ndarray, size: np.ndarray, prints: np.ndarray,
+                    prints_are_fills: bool):
     """One add per sweep of executions (module docstring).
 
     Args:
-        ts: (N,) int64 ``ts_recv`` of the session's events; side: (N,) side codes (B, A, N).
+        ts: (N,) int64 ``ts_recv`` of the session's events; side: (N,) side codes (B, A, N); size: (N,)
+            int64 shares/contracts.
         prints: (K,) indices of the print rows, in feed order. prints_are_fills: their action is ``F`` (side =
             the resting order's) rather than ``T`` (side = the aggressor's).
 
     Returns:
-        ``(first, last, group, side_id)``: per sweep the index of its first and last print, the sweep of
-        every print used ((K',) into ``first``) with the print indices it applies to, and the aggressor's
-        side_id (0 buy, 1 sell). Prints without a side (``N``) are left out.
+        ``(first, last, swept, side_id)``, one entry per sweep: the index of its first and last print, the
+        shares it executed (int64) and the aggressor's side_id (int8, 0 buy, 1 sell). Prints without a side
+        (``N``) are left out.
     """
     prints = prints[side[prints] != N]
     if not len(prints):  # e.g. only auction crosses (LOBSTER type 6), which name no side
         none = np.zeros(0, dtype=np.int64)
-        return none, none, (none, none), np.zeros(0, dtype=np.int8)
+        return none, none, none, np.zeros(0, dtype=np.int8)
     aggressor = np.where(side[prints] == B, 0, 1).astype(np.int8)  # side of a T: the aggressor's
     if prints_are_fills:
         aggressor = 1 - aggressor  # an F names the resting order: the aggressor is on the other side
     starts = np.ones(len(prints), dtype=bool)
     starts[1:] = (ts[prints][1:] != ts[prints][:-1]) | (aggressor[1:] != aggressor[:-1])
-    group = np.cumsum(starts) - 1
+    swept = np.bincount(np.cumsum(starts) - 1, weights=size[prints]).astype(np.int64)
     ends = np.append(np.flatnonzero(starts)[1:] - 1, len(prints) - 1)
-    return prints[starts], prints[ends], (group, prints), aggressor[starts]
+    return prints[starts], prints[ends], swept, aggressor[starts]
 
 
 def session_features(events: pa.Table, average_daily_volume: float, half_life_s: float = DEFAULT_HALF_LIFE_S,
@@ -257,8 +260,7 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
     side_id = (side[rows] == ASK).astype(np.int8)
     n_aggressor, mid_rows = 0, rows
     if executions == "aggressor_adds" and len(prints):
-        first, last, (group, used), aggressor = _aggressor_adds(col["ts_recv"], side, prints, has_fills)
-        swept = np.bincount(group, weights=col["size"][used], minlength=len(first)).astype(np.int64)
+        first, last, swept, aggressor = _aggressor_adds(col["ts_recv"], side, col["size"], prints, has_fills)
         # feed order, a sweep at its last print (its source row: the book after it is the book after the sweep)
         order = np.argsort(np.concatenate([rows, last]), kind="stable")
         mid_rows = np.concatenate([rows, first])[order]  # a sweep sees the mid before its first print

@@ -202,6 +202,9 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
     if not paths:
         raise ValueError(f"no input files match {data!r}" + (f" for shard {shard_index}/{shard_count}"
                                                               if shard_count > 1 else ""))
+    stride = stride or context_length
+    if not 1 <= stride <= context_length:
+        raise ValueError(f"stride must be in [1, context_length={context_length}], got {stride}")
     if tokenizer is not None and not isinstance(tokenizer, TradeFMTokenizer):
         tokenizer = TradeFMTokenizer.from_pretrained(tokenizer)
     if tokenizer is not None:
@@ -223,9 +226,6 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         tokenizer = TradeFMTokenizer.calibrate(train, calib_days=calib_days, outlier_mode=outlier_mode,
                                                executions=executions)
 
-    stride = stride or context_length
-    if not 1 <= stride <= context_length:
-        raise ValueError(f"stride must be in [1, context_length={context_length}], got {stride}")
     clamped: Counter = Counter()
     splits, tokens = {}, {}
     for name, segments in parts.items():
@@ -248,7 +248,8 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         "split_mode": mode, "split_blocks": split_blocks, "val_fraction": val_fraction,
         "test_fraction": test_fraction, "events": dict(counts), "tokens": tokens,
         "windows": {name: ds.num_rows for name, ds in splits.items()}, "clamped": dict(clamped),
-        "context_length": context_length, "stride": stride, "heldout_stride": context_length, "executions": executions,
+        "context_length": context_length, "stride": stride, "heldout_stride": context_length,
+        "executions": executions,
         "seconds": round(time.perf_counter() - started, 3),
         "shard": [shard_index, shard_count],
     }

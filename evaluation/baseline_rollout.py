@@ -15,10 +15,6 @@ from simulator.orders import InfeasibleEventError, apply_model_event
 from simulator.recording import BookRecorder
 from simulator.rollout import EVENT_COLUMNS, Rollout
 
-TOKEN_COLUMNS = EVENT_COLUMNS
-"""Columns of :attr:`Rollout.tokens` for a baseline (those of TradeFM rollouts without token and context)."""
-
-
 def apply_stream(stream: pa.Table, book: OrderBook, start_ts_ns: int, mid_mode: str = "book",
                  levels: int = 1) -> Rollout:
     """Apply an event stream to a copy of ``book`` (``book`` itself is left as it was).
@@ -32,10 +28,10 @@ def apply_stream(stream: pa.Table, book: OrderBook, start_ts_ns: int, mid_mode: 
         levels: price levels per side kept by the recorder.
 
     Returns:
-        :class:`simulator.rollout.Rollout`: ``tokens`` has one row per applied event (:data:`TOKEN_COLUMNS`;
-        ``inter_arrival`` in seconds since the previous applied event), ``events`` every book message and
-        ``book_series`` the book after each. Infeasible events (a cancel on a side with nothing resting)
-        are skipped and leave no row.
+        :class:`simulator.rollout.Rollout`: ``tokens`` has one row per applied event
+        (:data:`simulator.rollout.EVENT_COLUMNS`; ``inter_arrival`` in seconds since the previous applied
+        event), ``events`` every book message and ``book_series`` the book after each. Infeasible events
+        (a cancel on a side with nothing resting) are skipped and leave no row.
 
     Raises:
         ValueError: ``book`` has never had both sides quoted (no mid to price δp from).
@@ -59,7 +55,7 @@ def apply_stream(stream: pa.Table, book: OrderBook, start_ts_ns: int, mid_mode: 
         record.update(price_offset=offset, inter_arrival=(ts - last_ts) / 1e9)
         rows.append(record)
         last_ts = ts
-    tokens = pa.table({k: [r[k] for r in rows] for k in TOKEN_COLUMNS})
+    tokens = pa.table({k: [r[k] for r in rows] for k in EVENT_COLUMNS})
     return Rollout(tokens, recorder.events(), recorder.book_series(), recorder)
 
 

@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from simulator.orders import MID_MODES
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tradefm-eval", description=__doc__.split("\n")[0])
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rollouts", type=int, default=10)
     p.add_argument("--windows", type=int, default=4, help="held-out windows per session")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mid-mode", choices=("book", "ew_vwap"), default="book",
+    p.add_argument("--mid-mode", choices=MID_MODES, default="book",
                    help="reference mid of every source's δp in simulation: the book midpoint (paper §8) or the "
                         "book's EW-VWAP of its own trades (the training features' estimator)")
     p.add_argument("--out", required=True)

@@ -34,7 +34,8 @@ def distance(real: np.ndarray, generated: np.ndarray, normalise: bool = False) -
                 "w1": float("nan")}
     test = stats.ks_2samp(real, generated)
     n, m = len(real), len(generated)
-    out.update(ks_pvalue=float(test.pvalue), ks_critical_95=float(special.kolmogi(0.05) * np.sqrt((n + m) / (n * m))))
+    out.update(ks_pvalue=float(test.pvalue),
+               ks_critical_95=float(special.kolmogi(0.05) * np.sqrt((n + m) / (n * m))))
     ks = test.statistic
     if normalise:
         scale = real.std() or 1.0

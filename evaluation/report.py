@@ -126,8 +126,9 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
                                          seed=seed + 1000 * w + i, start_ts_ns=prompt.ts_ns, mid_mode=mid_mode)
                     windows[name].append((r.tokens, r.book_series))
             n_windows += 1
-    metrics = {"protocol": {"prompt_events": prompt_events, "events": events, "rollouts": rollouts, "mid_mode": mid_mode,
-                            "windows": n_windows, "files": [str(f) for f in files], "intervals_s": list(intervals),
+    metrics = {"protocol": {"prompt_events": prompt_events, "events": events, "rollouts": rollouts,
+                            "mid_mode": mid_mode, "windows": n_windows, "files": [str(f) for f in files],
+                            "intervals_s": list(intervals),
                             "real_events": sum(events_.num_rows for events_, _ in windows["real"])},
                "stylized_facts": {name: stylized_facts(book_mids(w), intervals) for name, w in windows.items()},
                "distances": {name: compare(windows["real"], w, intervals) for name, w in windows.items()

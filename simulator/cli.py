@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from .orders import MID_MODES
 from .recording import write_lobster, write_parquet
 
 
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=1024, help="events to generate per rollout")
     p.add_argument("--rollouts", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mid-mode", choices=("book", "ew_vwap"), default="book")
+    p.add_argument("--mid-mode", choices=MID_MODES, default="book")
     p.add_argument("--repetition-penalty", type=float, default=1.2)
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     p.add_argument("--levels", type=int, default=5, help="book levels in the LOBSTER orderbook files")

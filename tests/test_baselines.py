@@ -12,12 +12,13 @@ from data_prep.features import session_features, sessions, traded_volume
 from data_prep.lobster import PRICE_DIVISOR
 from data_prep.schema import DataFormatError
 from data_prep.sources import read_events
-from evaluation.baseline_rollout import TOKEN_COLUMNS, apply_stream, rollout
+from evaluation.baseline_rollout import apply_stream, rollout
 from evaluation.hawkes import CompoundHawkes, fit_sum_exp_hawkes
 from evaluation.event_marks import EventMarks
 from evaluation.streams import STREAM_SCHEMA, TRAINING_COLUMNS, training_events
 from evaluation.zero_intelligence import ZeroIntelligence
 from simulator.book import OrderBook
+from simulator.rollout import EVENT_COLUMNS
 
 from .conftest import DATA, TEST_DATA
 
@@ -206,7 +207,7 @@ def test_rollout_through_the_simulator(fitted, name):
         for name in getattr(first, table).column_names:
             np.testing.assert_array_equal(getattr(first, table).column(name).to_numpy(),
                                           getattr(again, table).column(name).to_numpy())
-    assert first.tokens.column_names == list(TOKEN_COLUMNS) and 0 < first.tokens.num_rows <= 400
+    assert first.tokens.column_names == list(EVENT_COLUMNS) and 0 < first.tokens.num_rows <= 400
     series = first.book_series
     assert series.num_rows == first.events.num_rows >= first.tokens.num_rows
     assert np.isfinite(series.column("mid").to_numpy()).all()
