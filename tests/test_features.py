@@ -127,3 +127,76 @@ def test_executions_as_aggressor_adds_on_real_flow(path):
     side, offset = f.column("side_id").to_numpy()[added], f.column("price_offset").to_numpy()[added]
     assert np.median(offset[side == 0]) > 0 > np.median(offset[side == 1])
     assert (f.column("action_id").to_numpy()[added] == 0).all()
+
+
+def test_touch_reference_hand_built():
+    table = events([
+        (0.0, "A", "B", 99.0, 10, 1, True),   # opening book: bid 99 x10
+        (0.0, "A", "A", 101.0, 10, 2, True),  # ask 101 x10
+        (1.0, "A", "B", 99.0, 5, 3),          # joins the bid: δp = 0
+        (2.0, "A", "A", 100.5, 5, 4),         # improves the ask by 0.5: δp = −0.5/101
+        (3.0, "C", "A", 100.5, 5, 4),         # cancel at the (new) touch: δp = 0
+        (4.0, "C", "B", 99.0, 10, 1),
+        (5.0, "C", "B", 99.0, 5, 3),          # bid side now empty ...
+        (6.0, "A", "B", 98.0, 2, 5),          # ... so a buy is measured from the last midpoint, 100
+    ])
+    f, _ = session_features(table, 1e6, price_reference="touch")
+    np.testing.assert_allclose(f.column("price_offset").to_numpy(),
+                               [0.0, -0.5 / 101, 0.0, 0.0, 0.0, (98.0 - 100.0) / 100.0], rtol=1e-12)
+    paper, _ = session_features(table, 1e6)
+    assert f.drop_columns(["price_offset"]).equals(paper.drop_columns(["price_offset"]))
+    with pytest.raises(ValueError, match="price_reference must be one of"):
+        session_features(table, 1e6, price_reference="bbo")
+
+
+def test_touch_reference_on_level1_lobster_is_the_orderbook_touch():
+    """A level-1 LOBSTER file only reports events at the touch: with the orderbook file as the book, every cancel
+    is at δp = 0, and an aggressive buy pays at least the ask (δp ≥ spread) — a replay of the message file alone
+    cannot see the orders that leave level 1, so it would not give this."""
+    from data_prep.lobster import read_orderbook
+    from data_prep.sources import read_events
+
+    from .conftest import DATA
+
+    path = DATA / "lobster/AAPL_2012-06-21_34200000_57600000_message_1.csv.zst"
+    table = read_events(path)
+    f, counts = session_features(table, 1e6, executions="aggressor_adds", price_reference="touch", path=path)
+    action, side = f.column("action_id").to_numpy(), f.column("side_id").to_numpy()
+    offset, rows = f.column("price_offset").to_numpy(), f.column("source_row").to_numpy()
+    assert (action == 1).sum() > 10_000 and (offset[action == 1] == 0).all()
+    assert 0.1 < (offset[action == 0] == 0).mean() < 0.5  # joins of the touch are a share of the adds
+    book = read_orderbook(path)
+    sweeps = np.flatnonzero(~np.isin(rows, session_features(table, 1e6, path=path)[0]
+                                     .column("source_row").to_numpy()))
+    assert len(sweeps) == counts["aggressor_adds"]
+    ask = book.column("ask_price_1").to_numpy() / 1e4
+    buys = sweeps[side[sweeps] == 0]
+    price = f.column("price").to_numpy()
+    # the sweep's reference is the book before its first print: its ask is at most the price paid
+    assert (price[buys] >= f.column("price").to_numpy()[buys] / (1 + offset[buys]) - 1e-9).all()
+    assert np.mean(price[buys] >= ask[rows[buys] - 1] - 1e-9) > 0.5  # most buys pay the pre-print ask or worse
+    replayed, _ = session_features(table, 1e6, executions="aggressor_adds", price_reference="touch")
+    assert (replayed.column("price_offset").to_numpy()[action == 1] == 0).mean() < 0.6  # the replay's stale touch
+
+
+def test_touch_reference_on_databento_is_the_replayed_book():
+    """Full-depth MBO: the reference is the simulator's own replayed book, row for row."""
+    from data_prep.sources import read_events
+    from data_prep.touch import touch_references
+    from simulator import OrderBook, replay
+
+    from .conftest import TEST_DATA
+
+    table = read_events(TEST_DATA / "databento/esh4-glbx-mdp3-20231225-slice.mbo.dbn")
+    touch = touch_references(table)
+    tick = OrderBook.tick_size_of(table)
+    for i in np.linspace(1, table.num_rows - 1, 25).astype(int):
+        book, _ = replay(table.slice(0, i), tick)
+        for side in (0, 1):
+            best = book.best(side)
+            expected = book.to_price(best) if best is not None else book.mid()
+            assert touch[i, side] == pytest.approx(np.nan if expected is None else expected, abs=1e-9,
+                                                   nan_ok=True), (i, side)
+    f, _ = session_features(table, 1e6, price_reference="touch")
+    reference = f.column("price").to_numpy() / (1 + f.column("price_offset").to_numpy())
+    np.testing.assert_allclose(reference / tick, np.round(reference / tick), atol=1e-6)  # references are prices

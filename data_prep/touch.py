@@ -1,0 +1,91 @@
+"""The touch each real event met: δp references of ``price_reference="touch"`` (:mod:`data_prep.features`).
+
+For every row of one session's EVENT_SCHEMA table, the price a buy and a sell are measured from: the best
+bid and the best ask of the book *before* the row, or while that side is empty the book's last midpoint —
+the rule :func:`simulator.orders.reference_price` applies to the simulated book, so that a generated δp of 0
+joins the touch exactly as the real order did. The book comes from
+
+* a LOBSTER message file's orderbook file (row *k* − 1 is the book before message *k*; before message 0, the
+  opening book of the snapshot rows): the exact touch, which a replay of a level-L message file cannot
+  give, since such a file never reports the orders that leave its visible levels;
+* otherwise (Databento MBO, full depth) a replay of the session through the simulator's book
+  (:func:`simulator.replay.replay`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .lobster import EMPTY_ASK, EMPTY_BID, NAME, PRICE_DIVISOR, orderbook_path, read_orderbook
+from .schema import char_codes
+
+
+def _forward_filled(values: np.ndarray) -> np.ndarray:
+    """``values`` with each NaN replaced by the last finite value before it (NaN before the first)."""
+    index = np.where(np.isfinite(values), np.arange(len(values)), -1)
+    np.maximum.accumulate(index, out=index)
+    return np.where(index >= 0, values[np.maximum(index, 0)], np.nan)
+
+
+def _lobster_touch(events: pa.Table, path: Path) -> np.ndarray:
+    """(N, 2) best bid, best ask (dollars; NaN on an empty side) before each row, from the orderbook file."""
+    book = read_orderbook(path)
+    bid = book.column("bid_price_1").to_numpy().astype(np.float64)
+    ask = book.column("ask_price_1").to_numpy().astype(np.float64)
+    bid[(bid == EMPTY_BID) | (book.column("bid_size_1").to_numpy() == 0)] = np.nan
+    ask[(ask == EMPTY_ASK) | (book.column("ask_size_1").to_numpy() == 0)] = np.nan
+    source_row = events.column("source_row").to_numpy()
+    if source_row.max(initial=-1) >= book.num_rows:
+        raise ValueError(f"{orderbook_path(path)}: {book.num_rows} rows, fewer than the messages of {path.name}")
+    snap = events.column("is_snapshot").to_numpy(zero_copy_only=False)
+    side, price = char_codes(events.column("side")), events.column("price").to_numpy(zero_copy_only=False)
+    opening = [np.max(price[snap & (side == ord("B"))], initial=np.nan),
+               np.min(price[snap & (side == ord("A"))], initial=np.nan)]
+    before = source_row - 1  # orderbook row k is the book after message k
+    touch = np.column_stack([bid[np.maximum(before, 0)], ask[np.maximum(before, 0)]]) / PRICE_DIVISOR
+    touch[before < 0] = opening
+    return touch
+
+
+def _replayed_touch(events: pa.Table) -> np.ndarray:
+    """(N, 2) best bid, best ask (dollars; NaN on an empty side) before each row, replaying the session."""
+    from simulator.replay import replay  # the simulator builds on data_prep: import at call time
+
+    touch = np.full((events.num_rows, 2), np.nan)
+
+    def record(i, book):
+        for side in (0, 1):
+            best = book.best(side)
+            if best is not None:
+                touch[i, side] = book.to_price(best)
+
+    replay(events, before_row=record)
+    return touch
+
+
+def touch_references(events: pa.Table, path=None) -> np.ndarray:
+    """δp references of each row of one session (module docstring).
+
+    Args:
+        events: EVENT_SCHEMA rows of one (instrument, date) session, in feed order.
+        path: the file they were read from; a LOBSTER message file with its orderbook file beside it gives
+            the exact touch, anything else (or ``None``) a replay.
+
+    Returns:
+        (N, 2) float64 dollars: column 0 the reference of a buy (best bid), column 1 of a sell (best ask);
+        where that side is empty the last midpoint of a two-sided book; NaN before the book was ever
+        two-sided.
+
+    Raises:
+        ValueError: the orderbook file has fewer rows than the message file.
+    """
+    path = None if path is None else Path(path)
+    if path is not None and NAME.match(path.name) and orderbook_path(path).exists():
+        touch = _lobster_touch(events, path)
+    else:
+        touch = _replayed_touch(events)
+    mid = _forward_filled(touch.mean(axis=1))  # NaN unless both sides are quoted, then carried forward
+    return np.where(np.isnan(touch), mid[:, None], touch)
