@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 
-from .features import EXECUTION_MODES, PRICE_REFERENCES
+from .features import EXECUTION_MODES
 from .pipeline import prepare
 from .schema import DataFormatError
 
@@ -42,9 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executions", choices=EXECUTION_MODES, default=None,
                    help="executions only feed the mid (the paper's, default for a new tokenizer) or also become "
                         "the aggressor's add, one per sweep (default with --tokenizer: the tokenizer's)")
-    p.add_argument("--price-reference", choices=PRICE_REFERENCES, default=None,
-                   help="δp relative to the EW-VWAP mid (the paper's, default for a new tokenizer) or to the best "
-                        "price of the event's own side, the touch (default with --tokenizer: the tokenizer's)")
     p.add_argument("--tokenizer", default=None, help="use this frozen tokenizer instead of calibrating")
     p.add_argument("--outlier-mode", choices=("clamp", "edge_bins"), default="clamp")
     p.add_argument("--shards-per-split", type=int, default=None, help="Arrow shards per split")
@@ -64,8 +61,7 @@ def main(argv=None) -> int:
                       holdout_instruments=args.holdout_instruments, context_length=args.context_length,
                       stride=args.stride, tokenizer=args.tokenizer, num_shards=args.shards_per_split,
                       num_proc=args.num_proc, shard_count=args.num_shards, shard_index=args.shard_index,
-                      outlier_mode=args.outlier_mode, executions=args.executions,
-                      price_reference=args.price_reference)
+                      outlier_mode=args.outlier_mode, executions=args.executions)
     except (DataFormatError, ValueError, FileNotFoundError) as err:
         print(f"tradefm-prep: error: {err}", file=sys.stderr)
         return 2

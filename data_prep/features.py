@@ -14,9 +14,7 @@ price               float64  order price, dollars
 size                int64    shares added / cancelled
 mid                 float64  p̂_mid: EW-VWAP of prints before the event (:mod:`data_prep.vwap`, §5.3)
 inter_arrival       float64  Δt = seconds since the session's previous model event (0 for the first)
-price_offset        float64  δp = (price − p̂_mid) / p̂_mid (§5.3; bids below the mid are negative); with
-                             ``price_reference="touch"``, (price − r) / r with r the own side's best price
-                             (see below)
+price_offset        float64  δp = (price − p̂_mid) / p̂_mid (§5.3; bids below the mid are negative)
 log_size            float64  v = log(1 + size) (§5.3)
 mid_return_open     float64  Δp = (p̂_mid − p_open) / p_open, p_open = the session's first print (§5.3)
 average_daily_volume float64 instrument's mean traded volume per session in this run (liquidity tier input)
@@ -45,12 +43,6 @@ How each source action becomes model events:
   and is skipped. Each execution is reported twice by venues that send both (Databento sends a ``T`` for
   the aggressor and ``F`` for every resting order), so the prints are the session's ``F`` rows if it has
   any, else its ``T`` rows.
-* δp's reference (``price_reference``): the paper's EW-VWAP mid (``"mid"``, default), or the best price on
-  the event's own side of the book the event met (``"touch"``: best bid for a buy, best ask for a sell, see
-  :mod:`data_prep.touch`; where that side is empty, the book's last midpoint, else the EW-VWAP mid) — the
-  rule :func:`simulator.orders.reference_price` applies in simulation, so that δp = 0 joins the touch there
-  exactly as it did in the data. A sweep's reference is the book before
-  its first print; both events of a modify (cancel, then add) use the book before the modify.
 * ``R`` (clear book) and ``N`` carry no order flow; snapshot records (``is_snapshot``) only give the
   opening book, whose midpoint seeds the mid before the first print.
 """
@@ -62,7 +54,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .schema import DataFormatError, char_codes, fills_update_book, one_of, repeated
-from .touch import touch_references
 from .vwap import DEFAULT_HALF_LIFE_S, ew_vwap_mid
 
 A, C, M, T, F, R, N, B, ASK = (ord(c) for c in "ACMTFRNBA")  # ASCII codes of actions and sides
@@ -79,8 +70,6 @@ FEATURE_SCHEMA = pa.schema([
 EXECUTION_MODES = ("mid_only", "aggressor_adds")
 """How executions enter the model events (module docstring): only through the mid, or also as the
 aggressor's add."""
-PRICE_REFERENCES = ("mid", "touch")
-"""What δp is relative to (module docstring): the mid (the paper's) or the best price of the event's side."""
 
 
 def sessions(events: pa.Table) -> list[pa.Table]:
@@ -218,8 +207,7 @@ def _aggressor_adds(ts: np.ndarray, side: np.ndarray, size: np.ndarray, prints: 
 
 
 def session_features(events: pa.Table, average_daily_volume: float, half_life_s: float = DEFAULT_HALF_LIFE_S,
-                     executions: str = "mid_only", price_reference: str = "mid",
-                     path=None) -> tuple[pa.Table, dict]:
+                     executions: str = "mid_only") -> tuple[pa.Table, dict]:
     """Model-event features of one (instrument, date) session (see the module docstring).
 
     Args:
@@ -227,9 +215,6 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
         average_daily_volume: the instrument's mean traded volume per session (shares/contracts).
         half_life_s: EW-VWAP half-life, seconds.
         executions: one of :data:`EXECUTION_MODES` (module docstring).
-        price_reference: one of :data:`PRICE_REFERENCES` (module docstring).
-        path: the file ``events`` were read from: with ``price_reference="touch"`` a LOBSTER message file's
-            orderbook file gives the exact touch (:func:`data_prep.touch.touch_references`).
 
     Returns:
         ``(features, counts)``: FEATURE_SCHEMA table, and counts of events by outcome (``model_events``,
@@ -239,12 +224,10 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
 
     Raises:
         DataFormatError: the session has no print and no opening book, so no mid can be estimated.
-        ValueError: unknown ``executions`` or ``price_reference``.
+        ValueError: unknown ``executions``.
     """
     if executions not in EXECUTION_MODES:
         raise ValueError(f"executions must be one of {EXECUTION_MODES}, got {executions!r}")
-    if price_reference not in PRICE_REFERENCES:
-        raise ValueError(f"price_reference must be one of {PRICE_REFERENCES}, got {price_reference!r}")
     col = {k: events.column(k).to_numpy(zero_copy_only=False)
            for k in ("ts_recv", "price", "size", "order_id", "is_snapshot", "source_row")}
     col["action"], col["side"] = char_codes(events.column("action")), char_codes(events.column("side"))
@@ -289,11 +272,6 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
         n_aggressor = len(first)
     ts = col["ts_recv"][rows]
     mid = mid_all[mid_rows]
-    if price_reference == "touch":
-        reference = touch_references(events, path)[mid_rows, side_id]
-        reference = np.where(np.isnan(reference), mid, reference)  # the book was never two-sided yet
-    else:
-        reference = mid
     inter_arrival = np.zeros(len(ts))
     np.subtract(ts[1:], ts[:-1], out=inter_arrival[1:], casting="unsafe")  # exact int64 ns, then float64
     inter_arrival /= 1e9
@@ -307,7 +285,7 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
         "size": size,
         "mid": mid,
         "inter_arrival": inter_arrival,
-        "price_offset": (price - reference) / reference,
+        "price_offset": (price - mid) / mid,
         "log_size": np.log1p(size.astype(np.float64)),
         "mid_return_open": (mid - p_open) / p_open,
         "average_daily_volume": np.full(len(rows), float(average_daily_volume)),

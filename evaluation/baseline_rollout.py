@@ -16,7 +16,7 @@ from simulator.recording import BookRecorder
 from simulator.rollout import EVENT_COLUMNS, Rollout
 
 def apply_stream(stream: pa.Table, book: OrderBook, start_ts_ns: int, mid_mode: str = "book",
-                 levels: int = 1, price_reference: str = "mid") -> Rollout:
+                 levels: int = 1) -> Rollout:
     """Apply an event stream to a copy of ``book`` (``book`` itself is left as it was).
 
     Args:
@@ -24,8 +24,7 @@ def apply_stream(stream: pa.Table, book: OrderBook, start_ts_ns: int, mid_mode: 
             ``price_offset`` δp fraction, ``size`` shares), times ≥ ``start_ts_ns``.
         book: the starting book (e.g. the real book at the end of a prompt).
         start_ts_ns: UTC ns the stream starts from; the first event's ``inter_arrival`` is measured from it.
-        mid_mode, price_reference: what δp is relative to, see :func:`simulator.orders.reference_price` (the
-            ``price_reference`` the baseline's training features were built with).
+        mid_mode: reference mid of δp, see :func:`simulator.orders.reference_mid`.
         levels: price levels per side kept by the recorder.
 
     Returns:
@@ -50,8 +49,7 @@ def apply_stream(stream: pa.Table, book: OrderBook, start_ts_ns: int, mid_mode: 
     rows, last_ts = [], start_ts_ns
     for ts, action, side, offset, size in zip(*(columns[k].tolist() for k in columns)):
         try:
-            record = apply_model_event(played, action, side, offset, size, ts, mid_mode,
-                                       price_reference=price_reference)
+            record = apply_model_event(played, action, side, offset, size, ts, mid_mode)
         except InfeasibleEventError:
             continue
         record.update(price_offset=offset, inter_arrival=(ts - last_ts) / 1e9)
@@ -62,9 +60,9 @@ def apply_stream(stream: pa.Table, book: OrderBook, start_ts_ns: int, mid_mode: 
 
 
 def rollout(baseline, book: OrderBook, n_events: int, seed: int = 0, start_ts_ns: int = 0, mid_mode: str = "book",
-            levels: int = 1, price_reference: str = "mid") -> Rollout:
+            levels: int = 1) -> Rollout:
     """Sample ``n_events`` events from a fitted baseline (``CompoundHawkes`` or ``ZeroIntelligence``) with
     ``seed`` and apply them to a copy of ``book`` from ``start_ts_ns`` (see :func:`apply_stream`). The same
     seed and book give the same rollout."""
     return apply_stream(baseline.sample(n_events, seed=seed, start_ts_ns=start_ts_ns), book, start_ts_ns,
-                        mid_mode, levels, price_reference)
+                        mid_mode, levels)

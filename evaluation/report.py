@@ -92,8 +92,7 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
     (:func:`evaluation.baseline_rollout.rollout`), TradeFM with :func:`simulator.rollout.generate_rollouts`;
     every source prices its δp from the same reference mid, ``mid_mode`` (:func:`simulator.orders.reference_mid`:
     the book midpoint, the paper's §8 choice, or the book's own EW-VWAP of its trades, the training features'
-    estimator) — or from the own side's touch when the tokenizer's features were built that way
-    (``price_reference="touch"``, :func:`simulator.orders.reference_price`).
+    estimator).
 
     Returns:
         ``(metrics, windows)``: the metrics dict (written to ``metrics.json``) and, per source (``"real"``,
@@ -107,7 +106,7 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
     windows = {name: [] for name in ("real", "tradefm", *baselines)}
     fitted, n_windows = {}, 0
     for path in files:
-        session = Session.load(path, **tokenizer.feature_options)
+        session = Session.load(path, executions=tokenizer.executions)
         ranges = time_split_ranges(session.features.num_rows, *split_args)
         train = [session.features.slice(lo, hi - lo) for lo, hi in ranges["train"]]
         fitted[session.path.name] = {name: BASELINES[name].fit(train, seed=seed) for name in baselines}
@@ -124,13 +123,11 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
             for name in baselines:
                 for i in range(rollouts):
                     r = baseline_rollout(fitted[session.path.name][name], prompt.book, events,
-                                         seed=seed + 1000 * w + i, start_ts_ns=prompt.ts_ns, mid_mode=mid_mode,
-                                         price_reference=tokenizer.price_reference)
+                                         seed=seed + 1000 * w + i, start_ts_ns=prompt.ts_ns, mid_mode=mid_mode)
                     windows[name].append((r.tokens, r.book_series))
             n_windows += 1
     metrics = {"protocol": {"prompt_events": prompt_events, "events": events, "rollouts": rollouts,
-                            "mid_mode": mid_mode, **tokenizer.feature_options, "windows": n_windows,
-                            "files": [str(f) for f in files],
+                            "mid_mode": mid_mode, "windows": n_windows, "files": [str(f) for f in files],
                             "intervals_s": list(intervals),
                             "real_events": sum(events_.num_rows for events_, _ in windows["real"])},
                "stylized_facts": {name: stylized_facts(book_mids(w), intervals) for name, w in windows.items()},

@@ -46,9 +46,7 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         p_open: (B,) the session's opening price (dollars) for Δp.
         average_daily_volume: (B,) shares/session, for the liquidity tier.
         flag: 0 market-level (default) or 1 participant-level generation (a context input, §5.3).
-        mid_mode: ``"book"`` (paper, §8) or ``"ew_vwap"`` (the training features' estimator). A tokenizer
-            calibrated with ``price_reference="touch"`` prices δp from the own side's touch instead
-            (:func:`simulator.orders.reference_price`).
+        mid_mode: ``"book"`` (paper, §8) or ``"ew_vwap"`` (the training features' estimator).
         seed: seeds the per-row value sampling. value_mode: ``"sample"`` or ``"center"``.
         agent: optional callable ``(row, book, ts_ns) -> None`` run before every generated position; it may
             submit orders to ``book`` (flag them ``participant=True``); the model sees their effect through
@@ -63,7 +61,6 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         if value_mode not in ("sample", "center"):
             raise ValueError(f"value_mode must be 'sample' or 'center', got {value_mode!r}")
         self.tokenizer, self.books, self.mid_mode, self.value_mode, self.agent = tokenizer, books, mid_mode, value_mode, agent
-        self.price_reference = tokenizer.price_reference  # generated δp is priced as the training δp was measured
         prompt_context = np.asarray(prompt_context, dtype=np.int64)
         # (B, capacity, 3) context of every absolute position; grows by doubling
         self._context = np.zeros((len(books), max(64, 2 * prompt_context.shape[1]), 3), dtype=np.int64)
@@ -132,8 +129,7 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
                 action, side, price_offset, size, inter_arrival = self.event_values(
                     row, int(input_ids[row, pos - self.window_start]))
                 self.ts_ns[row] += int(round(inter_arrival * 1e9))
-                record = apply_model_event(book, action, side, price_offset, size, self.ts_ns[row], self.mid_mode,
-                                           price_reference=self.price_reference)
+                record = apply_model_event(book, action, side, price_offset, size, self.ts_ns[row], self.mid_mode)
                 record.update(token=int(input_ids[row, pos - self.window_start]), price_offset=price_offset,
                               inter_arrival=inter_arrival)
                 self.records[row].append(record)

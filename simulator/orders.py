@@ -7,11 +7,7 @@ measured through the same book:
   ``mid_mode="ew_vwap"``, the book's EW-VWAP of its own executions (the estimator of the training
   features); while a side is empty the last known midpoint is used, and before any execution the
   EW-VWAP falls back to the midpoint;
-* reference price: that mid (``price_reference="mid"``, the paper's δp, §5.3) or, with
-  ``price_reference="touch"``, the best price of the event's own side — the best bid for a buy, the best
-  ask for a sell — falling back to the mid while that side is empty (:func:`reference_price`; the same
-  rule :func:`data_prep.features.session_features` applies to real events on the replayed book);
-* price = reference · (1 + δp), rounded to the nearest tick;
+* price = mid · (1 + δp), rounded to the nearest tick;
 * size rounded to the nearest lot, at least one lot;
 * add (action 0): a limit order on the side (0 buy → bid, 1 sell → ask); a marketable price executes
   against the opposite side and the remainder rests;
@@ -24,8 +20,6 @@ measured through the same book:
 from __future__ import annotations
 
 import math
-
-from data_prep.features import PRICE_REFERENCES
 
 from .book import OrderBook
 
@@ -48,37 +42,19 @@ def reference_mid(book: OrderBook, mid_mode: str = "book") -> float | None:
     return book_mid
 
 
-def reference_price(book: OrderBook, side_id: int, price_reference: str = "mid",
-                    mid_mode: str = "book") -> float | None:
-    """The price δp is relative to for an event on side ``side_id`` (0 buy, 1 sell), in dollars: the
-    :func:`reference_mid`, or with ``price_reference="touch"`` the best price on that side when it has
-    volume (else the reference mid); ``None`` when the book has no mid yet.
-
-    Raises:
-        ValueError: unknown ``price_reference`` or ``mid_mode``.
-    """
-    if price_reference not in PRICE_REFERENCES:
-        raise ValueError(f"price_reference must be one of {PRICE_REFERENCES}, got {price_reference!r}")
-    mid = reference_mid(book, mid_mode)  # always: it keeps the book's last midpoint current
-    best = book.best(side_id) if price_reference == "touch" else None
-    return mid if best is None else book.to_price(best)
-
-
 def is_feasible(book: OrderBook, action_id: int, side_id: int) -> bool:
     """Whether an event of this action and side can be applied: a cancel needs resting volume on its side."""
     return action_id == 0 or book.has_volume(side_id)
 
 
 def apply_model_event(book: OrderBook, action_id: int, side_id: int, price_offset: float, size: float, ts_ns: int,
-                      mid_mode: str = "book", participant: bool = False, price_reference: str = "mid") -> dict:
+                      mid_mode: str = "book", participant: bool = False) -> dict:
     """Apply one model event to ``book``.
 
     Args:
         action_id: 0 add, 1 cancel. side_id: 0 buy/bid, 1 sell/ask.
-        price_offset: δp as a fraction of the reference price (:func:`reference_price`). size: shares
-            (rounded to lots, ≥ 1 lot).
+        price_offset: δp as a fraction of the mid. size: shares (rounded to lots, ≥ 1 lot).
         ts_ns: event time, UTC ns.
-        mid_mode, price_reference: see :func:`reference_price`.
         participant: flag the order as a participant's (agent) order.
 
     Returns:
@@ -90,10 +66,10 @@ def apply_model_event(book: OrderBook, action_id: int, side_id: int, price_offse
     """
     if not is_feasible(book, action_id, side_id):
         raise InfeasibleEventError(f"cancel on side {side_id} with no resting volume")
-    reference = reference_price(book, side_id, price_reference, mid_mode)
-    if reference is None:
+    mid = reference_mid(book, mid_mode)
+    if mid is None:
         raise InfeasibleEventError("the book has never had both sides quoted: no mid to price from")
-    price = max(1, book.to_ticks(reference * (1.0 + price_offset)))  # prices stay positive
+    price = max(1, book.to_ticks(mid * (1.0 + price_offset)))  # prices stay positive
     lots = max(1, int(round(size / book.lot_size)))
     shares = lots * book.lot_size
     record = {"ts_ns": ts_ns, "action_id": action_id, "side_id": side_id, "price": book.to_price(price),

@@ -72,16 +72,14 @@ class Session:
     tick_size: float
 
     @classmethod
-    def load(cls, path, tick_size: float | None = None, executions: str = "mid_only",
-             price_reference: str = "mid") -> "Session":
+    def load(cls, path, tick_size: float | None = None, executions: str = "mid_only") -> "Session":
         """Read the first session of a raw data file (Databento MBO or LOBSTER message file); ``executions``
-        and ``price_reference`` as the model's tokenizer was calibrated (``TradeFMTokenizer.feature_options``,
-        see :func:`data_prep.features.session_features`)."""
+        as the model's tokenizer was calibrated (``TradeFMTokenizer.executions``, see
+        :func:`data_prep.features.session_features`)."""
         path = Path(path)
         events = sessions(read_events(path))[0]
         adv = traded_volume(events)
-        features = session_features(events, adv, executions=executions, price_reference=price_reference,
-                                    path=path)[0]
+        features = session_features(events, adv, executions=executions)[0]
         return cls(path, events, features, adv, tick_size or OrderBook.tick_size_of(events))
 
     @cached_property
@@ -116,7 +114,7 @@ def load_prompt(path, tokenizer, prompt_events: int = 1024, start: int = 0, tick
     Raises:
         ValueError: the session has fewer than ``start + prompt_events`` model events.
     """
-    session = session or Session.load(path, tick_size, **tokenizer.feature_options)
+    session = session or Session.load(path, tick_size, tokenizer.executions)
     features = session.features
     if features.num_rows < start + prompt_events or start < 0:
         raise ValueError(f"{session.path}: {features.num_rows} model events; cannot take {prompt_events} from "

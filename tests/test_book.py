@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from data_prep.sources import read_events
 from simulator import (ASK, BID, BookRecorder, InfeasibleEventError, OrderBook, UnknownOrderError,
                        apply_model_event, infer_tick_size, replay)
-from simulator.orders import reference_price
 
 from .conftest import DATA
 
@@ -109,21 +108,6 @@ def test_apply_model_event_rounds_and_validates():
     with pytest.raises(InfeasibleEventError):
         apply_model_event(book, 1, ASK, 0.0, 1, 3)
     assert book.mid() == pytest.approx(100.0)  # last known midpoint while the ask side is empty
-
-
-def test_touch_reference_prices_from_the_own_side_best():
-    book = OrderBook.from_levels([99.99], [100], [100.05], [100], tick_size=0.01, ts_ns=0)
-    assert reference_price(book, BID, "touch") == pytest.approx(99.99)
-    assert reference_price(book, ASK, "touch") == pytest.approx(100.05)
-    assert reference_price(book, ASK) == pytest.approx(100.02)  # the paper's: the mid
-    rec = apply_model_event(book, 0, ASK, 0.0, 5, 1, price_reference="touch")  # δp = 0 joins the ask
-    assert rec["price"] == pytest.approx(100.05) and book.volume_at[ASK][10005] == 105
-    rec = apply_model_event(book, 0, BID, 0.0006, 150, 2, price_reference="touch")  # 99.99 · 1.0006 ≈ 100.05
-    assert rec["executed"] == 105 and book.best_ask() is None and book.best_bid() == 10005
-    # the ask side is empty: a sell is priced from the last midpoint, (99.99 + 100.05) / 2
-    assert reference_price(book, ASK, "touch") == pytest.approx(100.02)
-    with pytest.raises(ValueError, match="price_reference must be one of"):
-        reference_price(book, ASK, "bbo")
 
 
 def test_tick_size_inference():

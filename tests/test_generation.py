@@ -176,25 +176,3 @@ def test_agent_orders_reach_the_book_and_the_context(model, tokenizer, prompt):
     expected = tokenizer.context_ids(np.array([dp]), prompt.average_daily_volume)[0][0]
     first = rollout.tokens.slice(0, 1).select(["liquidity", "flag", "mid_return_bin"]).to_pandas().to_numpy()[0]
     np.testing.assert_array_equal(first, expected)  # the model's first context already reflects the agent's order
-
-
-def test_touch_tokenizer_prices_generated_events_from_the_touch(model):
-    """A tokenizer whose δp is measured from the own side's touch makes the simulator price from it: every
-    generated cancel (real level-1 cancels are all at δp = 0) removes an order at the touch."""
-    events = sessions(read_events(AAPL))[0]
-    features = session_features(events, traded_volume(events), price_reference="touch", path=AAPL)[0]
-    touch = TradeFMTokenizer.calibrate(features, price_reference="touch")
-    assert touch.price_reference == "touch" and touch.feature_options["executions"] == "mid_only"
-    prompt = load_prompt(AAPL, touch, prompt_events=64, start=500)
-    assert prompt.features.column("price_offset").to_numpy()[
-        prompt.features.column("action_id").to_numpy() == 1].tolist() == [0.0] * int(
-        (prompt.features.column("action_id").to_numpy() == 1).sum())
-    rollout = generate_rollouts(model, touch, prompt, n_events=60, n_rollouts=1, seed=3, value_mode="center",
-                                progress=False)[0]
-    book = copy.deepcopy(prompt.book)
-    for r in rollout.tokens.to_pylist():  # replaying the records with the touch rule gives the same prices
-        best = book.best(r["side_id"])
-        reference = book.to_price(best) if best is not None else book.mid()
-        assert r["price"] == pytest.approx(book.to_price(max(1, book.to_ticks(reference * (1 + r["price_offset"])))))
-        apply_model_event(book, r["action_id"], r["side_id"], r["price_offset"], r["size"], r["ts_ns"],
-                          price_reference="touch")

@@ -121,27 +121,9 @@ def test_executions_mode_is_recorded_and_followed(tmp_path, prepared):
     assert json.loads((tmp_path / "part" / "prep_summary.json").read_text())["executions"] == "aggressor_adds"
     with pytest.raises(ValueError, match="calibrated with 'aggressor_adds'"):
         prepare([AMZN], tmp_path / "bad", context_length=128, tokenizer=out / "tokenizer", executions="mid_only")
-    with pytest.raises(ValueError, match="price_reference='touch' but the frozen tokenizer was calibrated with 'mid'"):
-        prepare([AMZN], tmp_path / "bad", context_length=128, tokenizer=out / "tokenizer", price_reference="touch")
     # prompts are built as the tokenizer's training events were: the sweep adds are in them
     assert TradeFMTokenizer.from_pretrained(prepared / "tokenizer").executions == "mid_only"
     plain = load_prompt(AMZN, TradeFMTokenizer.from_pretrained(prepared / "tokenizer"), 64, start=0)
     swept = load_prompt(AMZN, tok, 64, start=0)
     assert plain.features.num_rows == swept.features.num_rows == 64
     assert swept.features.column("ts_recv")[-1].as_py() < plain.features.column("ts_recv")[-1].as_py()
-
-
-def test_price_reference_is_recorded_and_read_from_the_orderbook_file(tmp_path):
-    out = tmp_path / "touch"
-    prepare([AMZN], out, context_length=128, price_reference="touch")
-    summary = json.loads((out / "prep_summary.json").read_text())
-    tok = TradeFMTokenizer.from_pretrained(out / "tokenizer")
-    assert summary["price_reference"] == tok.price_reference == "touch" and tok.executions == "mid_only"
-    # level-1 LOBSTER cancels are at the touch: with the orderbook file beside the message file, δp = 0 for
-    # every one, so every cancel token of the shards has the price bin of 0, whose values are mostly exact zeros
-    ids = datasets.load_from_disk(str(out))["train"].with_format("numpy")[:]["input_ids"].ravel()
-    decoded = tok.decode_events(ids[ids < tok.n_event_tokens])
-    zero_bin = int(tok.bins["price_offset"].digitize(np.array([0.0]))[0][0])
-    cancels = decoded["action_id"] == 1
-    assert cancels.sum() > 100 and (decoded["price_bin"][cancels] == zero_bin).all()
-    assert np.median(tok.bins["price_offset"].within_bin[zero_bin]) == 0.0

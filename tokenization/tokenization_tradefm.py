@@ -35,9 +35,6 @@ SIDE_NAMES = ("BUY", "SELL")
 EVENT_FIELDS = ("price_offset", "size", "inter_arrival")
 N_LIQUIDITY_TIERS = 3
 N_FLAGS = 2
-FEATURE_OPTION_DEFAULTS = {"executions": "mid_only", "price_reference": "mid"}
-"""How the calibration's features were built (``data_prep.features.session_features`` options), as recorded in
-``tradefm_tokenizer.json``; these paper choices apply to tokenizers saved before an option was recorded."""
 DEFAULT_LIQUIDITY_THRESHOLDS = (1e6, 1e7)
 """Average daily traded volume (shares or contracts per session) separating low|medium|high tiers."""
 
@@ -56,9 +53,8 @@ def _load_calibration(path: str) -> dict:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
     if calibration.get("format") != "tradefm-tokenizer/1":
         raise ValueError(f"{path}: field 'format' must be 'tradefm-tokenizer/1', got {calibration.get('format')!r}")
-    for option in FEATURE_OPTION_DEFAULTS:
-        if not isinstance(calibration.get(option, ""), str):
-            raise ValueError(f"{path}: field {option!r} must be a string, got {calibration[option]!r}")
+    if not isinstance(calibration.get("executions", "mid_only"), str):
+        raise ValueError(f"{path}: field 'executions' must be a string, got {calibration['executions']!r}")
     for name in (*EVENT_FIELDS, "mid_return_open"):
         try:
             bins = FieldBins(**calibration["bins"][name])
@@ -157,7 +153,7 @@ class TradeFMTokenizer(PreTrainedTokenizer):
                   n_time_bins: int = 16, n_mid_return_bins: int = 32, outlier_mode: str = "clamp",
                   lower_pct: float = 1.0, upper_pct: float = 99.0, time_floor_s: float = DEFAULT_TIME_FLOOR_S,
                   liquidity_thresholds: tuple[float, float] = DEFAULT_LIQUIDITY_THRESHOLDS,
-                  executions: str = "mid_only", price_reference: str = "mid") -> "TradeFMTokenizer":
+                  executions: str = "mid_only") -> "TradeFMTokenizer":
         """Fit the bins on the first ``calib_days`` distinct dates of ``features`` (paper §6, Alg. 1).
 
         Args:
@@ -171,8 +167,6 @@ class TradeFMTokenizer(PreTrainedTokenizer):
             liquidity_thresholds: average daily volume (shares/contracts) separating the three tiers.
             executions: how the features were built from executions (``data_prep.features``: ``"mid_only"``
                 or ``"aggressor_adds"``); recorded so that prompts and references are built the same way.
-            price_reference: what the features' δp is relative to (``"mid"`` or ``"touch"``); recorded likewise,
-                and the simulator prices generated events from the same reference.
 
         Returns:
             A frozen, calibrated tokenizer. Same input → same bins (no randomness).
@@ -207,7 +201,6 @@ class TradeFMTokenizer(PreTrainedTokenizer):
             "bins": {name: b.to_dict() for name, b in bins.items()},
             "liquidity_thresholds": [float(t) for t in liquidity_thresholds],
             "executions": executions,
-            "price_reference": price_reference,
             "calibration_window": {"dates": [str(d) for d in days], "instruments": sorted(set(instruments.tolist())),
                                    "n_events": int(keep.sum()), "lower_pct": lower_pct, "upper_pct": upper_pct},
         }
@@ -228,23 +221,11 @@ class TradeFMTokenizer(PreTrainedTokenizer):
                              "or from_pretrained(a directory holding tradefm_tokenizer.json)")
 
     @property
-    def feature_options(self) -> dict[str, str]:
-        """How the calibration's features were built — ``executions`` (``data_prep.features.EXECUTION_MODES``)
-        and ``price_reference`` (``data_prep.features.PRICE_REFERENCES``) — as keyword arguments of
-        ``data_prep.features.session_features``; :data:`FEATURE_OPTION_DEFAULTS` for unrecorded ones."""
-        self._require_calibration()
-        return {name: self.calibration.get(name, default) for name, default in FEATURE_OPTION_DEFAULTS.items()}
-
-    @property
     def executions(self) -> str:
-        """How executions entered the calibration's model events (:attr:`feature_options`)."""
-        return self.feature_options["executions"]
-
-    @property
-    def price_reference(self) -> str:
-        """What δp is relative to, the mid or the own side's touch (:attr:`feature_options`); the simulator
-        prices generated events from the same reference (``simulator.orders.reference_price``)."""
-        return self.feature_options["price_reference"]
+        """How executions entered the calibration's model events (``data_prep.features.EXECUTION_MODES``);
+        ``"mid_only"`` for tokenizers saved before it was recorded."""
+        self._require_calibration()
+        return self.calibration.get("executions", "mid_only")
 
     # ----------------------------------------------------------------- events ⇄ ids
     def liquidity_tier(self, average_daily_volume) -> np.ndarray:
