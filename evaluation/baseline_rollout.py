@@ -15,6 +15,7 @@ from simulator.orders import InfeasibleEventError, apply_model_event
 from simulator.recording import BookRecorder
 from simulator.rollout import EVENT_COLUMNS, Rollout
 
+
 def apply_stream(stream: pa.Table, book: OrderBook, start_ts_ns: int, mid_mode: str = "book",
                  levels: int = 1) -> Rollout:
     """Apply an event stream to a copy of ``book`` (``book`` itself is left as it was).
