@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 
-from .features import EXECUTION_MODES
+from .features import BOOK_CONTEXTS, EXECUTION_MODES
 from .pipeline import prepare
 from .schema import DataFormatError
 
@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executions", choices=EXECUTION_MODES, default=None,
                    help="executions only feed the mid (the paper's, default for a new tokenizer) or also become "
                         "the aggressor's add, one per sweep (default with --tokenizer: the tokenizer's)")
+    p.add_argument("--book-context", choices=BOOK_CONTEXTS, default=None,
+                   help="context the model receives with each event: the paper's three (liquidity tier, flag, Δp; "
+                        "'none', default for a new tokenizer) or also the quoted spread of the book the event met "
+                        "('spread'; default with --tokenizer: the tokenizer's)")
     p.add_argument("--tokenizer", default=None, help="use this frozen tokenizer instead of calibrating")
     p.add_argument("--outlier-mode", choices=("clamp", "edge_bins"), default="clamp")
     p.add_argument("--shards-per-split", type=int, default=None, help="Arrow shards per split")
@@ -61,7 +65,8 @@ def main(argv=None) -> int:
                       holdout_instruments=args.holdout_instruments, context_length=args.context_length,
                       stride=args.stride, tokenizer=args.tokenizer, num_shards=args.shards_per_split,
                       num_proc=args.num_proc, shard_count=args.num_shards, shard_index=args.shard_index,
-                      outlier_mode=args.outlier_mode, executions=args.executions)
+                      outlier_mode=args.outlier_mode, executions=args.executions,
+                      book_context=args.book_context)
     except (DataFormatError, ValueError, FileNotFoundError) as err:
         print(f"tradefm-prep: error: {err}", file=sys.stderr)
         return 2

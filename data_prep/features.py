@@ -18,6 +18,8 @@ price_offset        float64  δp = (price − p̂_mid) / p̂_mid (§5.3; bids be
 log_size            float64  v = log(1 + size) (§5.3)
 mid_return_open     float64  Δp = (p̂_mid − p_open) / p_open, p_open = the session's first print (§5.3)
 average_daily_volume float64 instrument's mean traded volume per session in this run (liquidity tier input)
+spread              float64  only with ``book_context="spread"``: (best ask − best bid) / their midpoint of the
+                             book the event met (:mod:`data_prep.quotes`), NaN while a side is empty
 flag                int8     0 = market-level stream (public feeds carry no participant ids, §5)
 source_row          int64    the source row the event came from (a modify gives two events)
 ==================  =======  =======================================================================
@@ -43,6 +45,11 @@ How each source action becomes model events:
   and is skipped. Each execution is reported twice by venues that send both (Databento sends a ``T`` for
   the aggressor and ``F`` for every resting order), so the prints are the session's ``F`` rows if it has
   any, else its ``T`` rows.
+* Book context (``book_context``): the paper's model sees no book state besides the mid's move (Δp), so in
+  closed loop it cannot tell a one-tick from a twenty-tick spread, while in the data where an order is placed
+  depends on it. ``"spread"`` adds the relative quoted spread of the book each event met as a feature (a
+  sweep: the book before its first print; both events of a modify: the book before the modify), which the
+  tokenizer bins as a fourth context input and the simulator computes from its own book.
 * ``R`` (clear book) and ``N`` carry no order flow; snapshot records (``is_snapshot``) only give the
   opening book, whose midpoint seeds the mid before the first print.
 """
@@ -53,6 +60,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .quotes import quotes_before, relative_spread
 from .schema import DataFormatError, char_codes, fills_update_book, one_of, repeated
 from .vwap import DEFAULT_HALF_LIFE_S, ew_vwap_mid
 
@@ -65,11 +73,15 @@ FEATURE_SCHEMA = pa.schema([
     ("mid_return_open", pa.float64()), ("average_daily_volume", pa.float64()), ("flag", pa.int8()),
     ("source_row", pa.int64()),
 ])
+SPREAD_FIELD = pa.field("spread", pa.float64())
+"""The column ``book_context="spread"`` appends to FEATURE_SCHEMA."""
 
 
 EXECUTION_MODES = ("mid_only", "aggressor_adds")
 """How executions enter the model events (module docstring): only through the mid, or also as the
 aggressor's add."""
+BOOK_CONTEXTS = ("none", "spread")
+"""Book state the features carry for the context (module docstring): none (the paper's) or the spread."""
 
 
 def sessions(events: pa.Table) -> list[pa.Table]:
@@ -207,7 +219,8 @@ def _aggressor_adds(ts: np.ndarray, side: np.ndarray, size: np.ndarray, prints: 
 
 
 def session_features(events: pa.Table, average_daily_volume: float, half_life_s: float = DEFAULT_HALF_LIFE_S,
-                     executions: str = "mid_only") -> tuple[pa.Table, dict]:
+                     executions: str = "mid_only", book_context: str = "none",
+                     path=None) -> tuple[pa.Table, dict]:
     """Model-event features of one (instrument, date) session (see the module docstring).
 
     Args:
@@ -215,19 +228,24 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
         average_daily_volume: the instrument's mean traded volume per session (shares/contracts).
         half_life_s: EW-VWAP half-life, seconds.
         executions: one of :data:`EXECUTION_MODES` (module docstring).
+        book_context: one of :data:`BOOK_CONTEXTS` (module docstring).
+        path: the file ``events`` were read from; with ``book_context="spread"`` a LOBSTER message file's
+            orderbook file gives the exact quotes (:func:`data_prep.quotes.quotes_before`), else a replay.
 
     Returns:
-        ``(features, counts)``: FEATURE_SCHEMA table, and counts of events by outcome (``model_events``,
+        ``(features, counts)``: FEATURE_SCHEMA table (plus ``spread`` with ``book_context="spread"``), and counts of events by outcome (``model_events``,
         ``prints``, ``snapshot``, ``skipped_modify_noop``, ``modify_of_unknown_order``,
         ``cancel_of_unknown_order``, ``skipped_fill_book_update``, ``skipped_no_flow``, and with
         ``aggressor_adds`` the number of them).
 
     Raises:
         DataFormatError: the session has no print and no opening book, so no mid can be estimated.
-        ValueError: unknown ``executions``.
+        ValueError: unknown ``executions`` or ``book_context``; from :func:`data_prep.quotes.quotes_before`.
     """
     if executions not in EXECUTION_MODES:
         raise ValueError(f"executions must be one of {EXECUTION_MODES}, got {executions!r}")
+    if book_context not in BOOK_CONTEXTS:
+        raise ValueError(f"book_context must be one of {BOOK_CONTEXTS}, got {book_context!r}")
     col = {k: events.column(k).to_numpy(zero_copy_only=False)
            for k in ("ts_recv", "price", "size", "order_id", "is_snapshot", "source_row")}
     col["action"], col["side"] = char_codes(events.column("action")), char_codes(events.column("side"))
@@ -292,6 +310,9 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
         "flag": np.zeros(len(rows), np.int8),
         "source_row": col["source_row"][rows],
     }, schema=FEATURE_SCHEMA)
+    if book_context == "spread":
+        quotes = quotes_before(events, path)[mid_rows]
+        table = table.append_column(SPREAD_FIELD, pa.array(relative_spread(quotes[:, 0], quotes[:, 1])))
     counts = {
         "events": events.num_rows,
         "snapshot": int(snap.sum()),

@@ -47,24 +47,24 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
 
-def _file_sessions(path: Path, half_life_s: float, executions: str = "mid_only") -> list[dict]:
+def _file_sessions(path: Path, half_life_s: float, options: dict) -> list[dict]:
     """Read one file; return its sessions' features (average_daily_volume still NaN) and counts."""
     out = []
     for events in sessions(read_events(path)):
-        features, counts = session_features(events, np.nan, half_life_s, executions)
+        features, counts = session_features(events, np.nan, half_life_s, **options, path=path)
         out.append({"instrument": events.column("instrument")[0].as_py(), "date": str(events.column("date")[0]),
                     "features": features, "counts": counts, "volume": traded_volume(events), "file": str(path)})
     return out
 
 
 def read_sessions(paths: list[Path], num_proc: int = 1, half_life_s: float = DEFAULT_HALF_LIFE_S,
-                  executions: str = "mid_only") -> list[dict]:
+                  executions: str = "mid_only", book_context: str = "none") -> list[dict]:
     """Features of every session in ``paths``, with each instrument's average daily volume filled in.
 
     Args:
         paths: input files (see :func:`data_prep.sources.expand_paths`).
         num_proc: worker processes (files are read in parallel).
-        executions: see :func:`data_prep.features.session_features`.
+        executions, book_context: see :func:`data_prep.features.session_features`.
 
     Returns:
         One dict per session, sorted by (instrument, date): ``instrument``, ``date``, ``features``
@@ -74,13 +74,14 @@ def read_sessions(paths: list[Path], num_proc: int = 1, half_life_s: float = DEF
         data_prep.schema.DataFormatError: from the readers, naming file, row and field.
         ValueError: the same (instrument, date) session comes from two files.
     """
+    options = {"executions": executions, "book_context": book_context}
     if num_proc > 1 and len(paths) > 1:
         with ProcessPoolExecutor(num_proc) as pool:
             results = list(tqdm(pool.map(_file_sessions, paths, [half_life_s] * len(paths),
-                                         [executions] * len(paths)), total=len(paths),
+                                         [options] * len(paths)), total=len(paths),
                                 desc="read + features", unit="file"))
     else:
-        results = [_file_sessions(p, half_life_s, executions)
+        results = [_file_sessions(p, half_life_s, options)
                    for p in tqdm(paths, desc="read + features", unit="file")]
     found = sorted((s for r in results for s in r), key=lambda s: (s["instrument"], s["date"]))
     seen = {}
@@ -155,7 +156,7 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
             val_fraction: float = 0.1, test_fraction: float = 0.1, split_blocks: int = 1, holdout_instruments=(),
             context_length: int = 1024, stride: int | None = None, tokenizer=None, num_shards: int | None = None,
             num_proc: int = 1, shard_count: int = 1, shard_index: int = 0, half_life_s: float = DEFAULT_HALF_LIFE_S,
-            outlier_mode: str = "clamp", executions: str | None = None) -> Path:
+            outlier_mode: str = "clamp", executions: str | None = None, book_context: str | None = None) -> Path:
     """Prepare tokenized shards from raw files (see the module docstring).
 
     Args:
@@ -180,17 +181,19 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         executions: how executions enter the model events (:data:`data_prep.features.EXECUTION_MODES`);
             default: the frozen tokenizer's, else ``"mid_only"`` (the paper's). Recorded in the tokenizer,
             so generation and evaluation build real prompts and references the same way.
+        book_context: book state added to the context (:data:`data_prep.features.BOOK_CONTEXTS`); default: the
+            frozen tokenizer's, else ``"none"`` (the paper's three features). Recorded like ``executions``.
 
     Returns:
         ``Path(output_dir)``.
 
     Raises:
         DataFormatError, ValueError: bad input (see the readers), no input files, no training events,
-            ``executions`` differing from the frozen tokenizer's.
+            ``executions`` or ``book_context`` differing from the frozen tokenizer's.
     """
     from datasets import DatasetDict
 
-    from tokenization import TradeFMTokenizer
+    from tokenization import FEATURE_OPTION_DEFAULTS, TradeFMTokenizer
 
     started = time.perf_counter()
     output_dir = Path(output_dir)
@@ -207,13 +210,15 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         raise ValueError(f"stride must be in [1, context_length={context_length}], got {stride}")
     if tokenizer is not None and not isinstance(tokenizer, TradeFMTokenizer):
         tokenizer = TradeFMTokenizer.from_pretrained(tokenizer)
+    options = {"executions": executions, "book_context": book_context}
     if tokenizer is not None:
-        if executions not in (None, tokenizer.executions):
-            raise ValueError(f"executions={executions!r} but the frozen tokenizer was calibrated with "
-                             f"{tokenizer.executions!r}: its model events would differ from training")
-        executions = tokenizer.executions
-    executions = executions or "mid_only"
-    found = read_sessions(paths, num_proc, half_life_s, executions)
+        for name, frozen in tokenizer.feature_options.items():
+            if options[name] not in (None, frozen):
+                raise ValueError(f"{name}={options[name]!r} but the frozen tokenizer was calibrated with "
+                                 f"{frozen!r}: its model events would differ from training")
+        options = tokenizer.feature_options
+    options = {name: value or FEATURE_OPTION_DEFAULTS[name] for name, value in options.items()}
+    found = read_sessions(paths, num_proc, half_life_s, **options)
     parts, mode = split_sessions(found, val_days, test_days, val_fraction, test_fraction, holdout_instruments,
                                  split_blocks)
     if mode == "intra_session":
@@ -223,8 +228,7 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         if not parts["train"]:
             raise ValueError("no training events to calibrate the tokenizer on")
         train = pa.concat_tables([p["features"] for p in parts["train"]])
-        tokenizer = TradeFMTokenizer.calibrate(train, calib_days=calib_days, outlier_mode=outlier_mode,
-                                               executions=executions)
+        tokenizer = TradeFMTokenizer.calibrate(train, calib_days=calib_days, outlier_mode=outlier_mode, **options)
 
     clamped: Counter = Counter()
     splits, tokens = {}, {}
@@ -249,7 +253,7 @@ def prepare(data, output_dir, *, calib_days: int = 30, val_days: int = 1, test_d
         "test_fraction": test_fraction, "events": dict(counts), "tokens": tokens,
         "windows": {name: ds.num_rows for name, ds in splits.items()}, "clamped": dict(clamped),
         "context_length": context_length, "stride": stride, "heldout_stride": context_length,
-        "executions": executions,
+        **options,
         "seconds": round(time.perf_counter() - started, 3),
         "shard": [shard_index, shard_count],
     }

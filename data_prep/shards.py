@@ -6,7 +6,7 @@ tokens and never cross a segment boundary; the segment's tail that no full windo
 window, right-padded with ``<pad>`` and ``attention_mask = 0``.
 
 Columns (see ``docs/architecture.md``): ``input_ids`` (list<int32>, L), ``context_ids`` (list<list<int32>>,
-L × 3), ``attention_mask`` (list<int8>, L), ``instrument`` (string), ``date`` (string), ``start`` (int64).
+L × C, C = the tokenizer's context features, 3 or 4), ``attention_mask`` (list<int8>, L), ``instrument`` (string), ``date`` (string), ``start`` (int64).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import xxhash
 from numpy.lib.stride_tricks import sliding_window_view
 
 N_CONTEXT = 3
+"""Context features per position unless a segment's ``context_ids`` say otherwise (the paper's three)."""
 
 
 def window_starts(n_tokens: int, context_length: int, stride: int) -> np.ndarray:
@@ -47,18 +48,19 @@ def segment_windows(input_ids: np.ndarray, context_ids: np.ndarray, context_leng
 
     Args:
         input_ids: (N,) int composite ids.
-        context_ids: (N, 3) int context ids.
+        context_ids: (N, C) int context ids.
         pad_token_id: id written into padded positions (their context is 0).
 
     Returns:
-        dict with ``input_ids`` (W, L) int32, ``context_ids`` (W, L, 3) int32, ``attention_mask`` (W, L) int8
+        dict with ``input_ids`` (W, L) int32, ``context_ids`` (W, L, C) int32, ``attention_mask`` (W, L) int8
         and ``start`` (W,) int64.
     """
     n = len(input_ids)
     starts = window_starts(n, context_length, stride)
     padded_ids = np.full(n + context_length, pad_token_id, dtype=np.int32)
     padded_ids[:n] = input_ids
-    padded_ctx = np.zeros((n + context_length, N_CONTEXT), dtype=np.int32)
+    n_context = context_ids.shape[1]
+    padded_ctx = np.zeros((n + context_length, n_context), dtype=np.int32)
     padded_ctx[:n] = context_ids
     mask = np.zeros(n + context_length, dtype=np.int8)
     mask[:n] = 1
@@ -67,7 +69,7 @@ def segment_windows(input_ids: np.ndarray, context_ids: np.ndarray, context_leng
         return sliding_window_view(flat, width * context_length)[width * starts]
 
     return {"input_ids": windows(padded_ids, 1), "attention_mask": windows(mask, 1),
-            "context_ids": windows(padded_ctx.reshape(-1), N_CONTEXT).reshape(len(starts), context_length, N_CONTEXT),
+            "context_ids": windows(padded_ctx.reshape(-1), n_context).reshape(len(starts), context_length, n_context),
             "start": starts}
 
 
@@ -76,11 +78,18 @@ def windows_table(segments: list[dict], context_length: int, stride: int, pad_to
 
     Args:
         segments: dicts with ``instrument`` (str), ``date`` (str ``YYYY-MM-DD``), ``input_ids`` (N,) and
-            ``context_ids`` (N, 3).
+            ``context_ids`` (N, C), one C for all.
 
     Returns:
         Table with the module's columns (fixed-size lists), one row per window, in segment order.
+
+    Raises:
+        ValueError: segments with different numbers of context features.
     """
+    widths = {np.shape(s["context_ids"])[1] for s in segments} or {N_CONTEXT}
+    if len(widths) > 1:
+        raise ValueError(f"segments carry different numbers of context features: {sorted(widths)}")
+    n_context = widths.pop()
     parts = [segment_windows(s["input_ids"], s["context_ids"], context_length, stride, pad_token_id)
              for s in segments]
     n = sum(len(p["start"]) for p in parts)
@@ -89,12 +98,12 @@ def windows_table(segments: list[dict], context_length: int, stride: int, pad_to
         return np.concatenate([p[key] for p in parts]) if parts else np.zeros((0, *shape), dtype)
 
     ids = stacked("input_ids", (context_length,), np.int32)
-    ctx = stacked("context_ids", (context_length, N_CONTEXT), np.int32)
+    ctx = stacked("context_ids", (context_length, n_context), np.int32)
     mask = stacked("attention_mask", (context_length,), np.int8)
     fixed = pa.FixedSizeListArray.from_arrays
     return pa.table({
         "input_ids": fixed(pa.array(ids.ravel(), pa.int32()), context_length),
-        "context_ids": fixed(fixed(pa.array(ctx.ravel(), pa.int32()), N_CONTEXT), context_length),
+        "context_ids": fixed(fixed(pa.array(ctx.ravel(), pa.int32()), n_context), context_length),
         "attention_mask": fixed(pa.array(mask.ravel(), pa.int8()), context_length),
         "instrument": pa.array([s["instrument"] for s, p in zip(segments, parts) for _ in p["start"]], pa.string()),
         "date": pa.array([s["date"] for s, p in zip(segments, parts) for _ in p["start"]], pa.string()),
@@ -102,13 +111,14 @@ def windows_table(segments: list[dict], context_length: int, stride: int, pad_to
     })
 
 
-def dataset_features(context_length: int):
-    """``datasets.Features`` of a windows table (explicit, so int8/int32 are not widened to int64)."""
+def dataset_features(context_length: int, n_context: int = N_CONTEXT):
+    """``datasets.Features`` of a windows table of ``n_context`` context features (explicit, so int8/int32
+    are not widened to int64)."""
     import datasets
 
     return datasets.Features({
         "input_ids": datasets.List(datasets.Value("int32"), length=context_length),
-        "context_ids": datasets.List(datasets.List(datasets.Value("int32"), length=N_CONTEXT), length=context_length),
+        "context_ids": datasets.List(datasets.List(datasets.Value("int32"), length=n_context), length=context_length),
         "attention_mask": datasets.List(datasets.Value("int8"), length=context_length),
         "instrument": datasets.Value("string"),
         "date": datasets.Value("string"),
@@ -123,7 +133,8 @@ def to_dataset(table: pa.Table, context_length: int):
     """
     import datasets
 
-    return datasets.Dataset(table, info=datasets.DatasetInfo(features=dataset_features(context_length)),
+    n_context = table.schema.field("context_ids").type.value_type.list_size
+    return datasets.Dataset(table, info=datasets.DatasetInfo(features=dataset_features(context_length, n_context)),
                             fingerprint=fingerprint(table))
 
 

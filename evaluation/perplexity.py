@@ -18,7 +18,7 @@ def sequence_nll(model, input_ids: torch.Tensor, context_ids: torch.Tensor, atte
     """Summed next-token NLL (nats) and number of predicted tokens per sequence.
 
     Args:
-        input_ids: (B, T) int64. context_ids: (B, T, 3) int64. attention_mask: (B, T), 0 on padding.
+        input_ids: (B, T) int64. context_ids: (B, T, C) int64. attention_mask: (B, T), 0 on padding.
 
     Returns:
         ``(nll_sum, n_tokens)``: two (B,) float64 tensors.

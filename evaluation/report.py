@@ -106,7 +106,7 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
     windows = {name: [] for name in ("real", "tradefm", *baselines)}
     fitted, n_windows = {}, 0
     for path in files:
-        session = Session.load(path, executions=tokenizer.executions)
+        session = Session.load(path, **tokenizer.feature_options)
         ranges = time_split_ranges(session.features.num_rows, *split_args)
         train = [session.features.slice(lo, hi - lo) for lo, hi in ranges["train"]]
         fitted[session.path.name] = {name: BASELINES[name].fit(train, seed=seed) for name in baselines}
@@ -127,7 +127,8 @@ def evaluate(model, tokenizer, files, prepared_summary: dict, baselines=("hawkes
                     windows[name].append((r.tokens, r.book_series))
             n_windows += 1
     metrics = {"protocol": {"prompt_events": prompt_events, "events": events, "rollouts": rollouts,
-                            "mid_mode": mid_mode, "windows": n_windows, "files": [str(f) for f in files],
+                            "mid_mode": mid_mode, **tokenizer.feature_options, "windows": n_windows,
+                            "files": [str(f) for f in files],
                             "intervals_s": list(intervals),
                             "real_events": sum(events_.num_rows for events_, _ in windows["real"])},
                "stylized_facts": {name: stylized_facts(book_mids(w), intervals) for name, w in windows.items()},

@@ -31,6 +31,8 @@ FIELDS = {  # calibration key → (what the bin measures, raw unit, binning; pap
     "size": ("v = log(1 + size)", "shares", "equal-width in log(1 + size)"),
     "inter_arrival": ("Δt, time since the previous event", "seconds", "equal-width in log(Δt + floor)"),
     "mid_return_open": ("Δp, mid return since the open (context)", "fraction", "equal-frequency"),
+    "spread": ("relative quoted spread (ask − bid)/midpoint of the book the event met (context)", "fraction",
+               "equal-frequency"),
 }
 
 
@@ -75,6 +77,8 @@ def tokenizer_section(calibration: dict) -> str:
     n_events = 4 * n["price_offset"] * n["size"] * n["inter_arrival"]
     rows = []
     for key, (meaning, unit, spacing) in FIELDS.items():
+        if key not in calibration["bins"]:
+            continue  # the spread context is optional (book_context="spread")
         bins = FieldBins(**calibration["bins"][key])
         low, high = bins.inverse([bins.edges[0], bins.edges[-1]])
         low, high = (round(float(x), 15) for x in (low, high))  # exp(log(floor)) − floor leaves 1e-22 noise
@@ -92,10 +96,11 @@ def tokenizer_section(calibration: dict) -> str:
         f"side 0 buy / 1 sell), then `<pad>`, `<bos>`, `<eos>`, `<unk>` ({n_events + 4:,} ids in all). Tokens "
         "read `ADD|SELL|p07|v07|t11`.",
         "",
-        "Each position also carries three context ids, inputs that are never predicted: the liquidity tier "
-        "(3 tiers of average daily volume in shares or contracts per session, split at "
-        f"{' and '.join(_number(t) for t in thresholds)}), the market/participant flag (2) and the Δp bin "
-        f"({n['mid_return_open']}).",
+        f"Each position also carries {'four' if 'spread' in n else 'three'} context ids, inputs that are never "
+        "predicted: the liquidity tier (3 tiers of average daily volume in shares or contracts per session, split "
+        f"at {' and '.join(_number(t) for t in thresholds)}), the market/participant flag (2) and the Δp bin "
+        f"({n['mid_return_open']})" + (f", then the spread bin ({n['spread']}; a one-sided book is the top bin)."
+                                       if "spread" in n else "."),
         "",
         _table(("field", "meaning", "bins", "spacing", "calibrated range", "outside the range"), rows),
         "",
@@ -169,9 +174,9 @@ def model_card(info: CheckpointInfo, repo_id: str, dataset_repo_id: str | None =
         "",
         f'model = AutoModelForCausalLM.from_pretrained("{repo_id}", trust_remote_code=True)',
         f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}", trust_remote_code=True)',
-        "# input_ids (batch, time): event tokens; context_ids (batch, time, 3): tier, flag, Δp bin",
+        "# input_ids (batch, time): event tokens; context_ids (batch, time, C): tier, flag, Δp bin (, spread bin)",
         "input_ids = torch.tensor([[tokenizer.bos_token_id, 6011, 6011]])",
-        "context_ids = torch.zeros(1, 3, 3, dtype=torch.long)",
+        "context_ids = torch.zeros(1, 3, len(tokenizer.context_vocab_sizes), dtype=torch.long)",
         "out = model.generate(input_ids, context_ids=context_ids, max_new_tokens=16, do_sample=True,",
         "                     pad_token_id=tokenizer.pad_token_id)",
         "print(tokenizer.decode(out[0]))",

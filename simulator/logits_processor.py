@@ -5,7 +5,8 @@ Closed loop (TradeFM §8, Algorithm 3), one :class:`simulator.book.OrderBook` pe
 1. ``context_provider(input_ids)`` — passed to ``generate`` as a model kwarg and called by
    ``TradeFMForCausalLM.prepare_inputs_for_generation`` before every forward — walks the positions not yet
    applied: for each, it first computes the position's context from the book *before* the event (liquidity
-   tier, flag, Δp bin of (mid − p_open)/p_open, exactly as :mod:`data_prep.features` does for real data),
+   tier, flag, Δp bin of (mid − p_open)/p_open, and with a ``book_context="spread"`` tokenizer the bin of the
+   book's relative spread, exactly as :mod:`data_prep.features` does for real data),
    then decodes the token and applies it to the book (:func:`simulator.orders.apply_model_event`). It
    returns the context of every position for the model's next forward. Prompt positions are never
    applied: the book starts from the real book at the prompt's end.
@@ -32,6 +33,8 @@ import torch
 from transformers import LogitsProcessor
 
 from .book import OrderBook
+from data_prep.quotes import relative_spread
+
 from .orders import apply_model_event, reference_mid
 
 
@@ -41,7 +44,8 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
     Args:
         tokenizer: the calibrated ``TradeFMTokenizer`` of the model.
         books: one order book per batch row, set to the real book at the prompt's end.
-        prompt_context: (B, P, 3) int context ids of the prompt positions.
+        prompt_context: (B, P, C) int context ids of the prompt positions (C = the tokenizer's
+            ``len(context_vocab_sizes)``).
         start_ts_ns: (B,) time of the last prompt event, UTC ns.
         p_open: (B,) the session's opening price (dollars) for Δp.
         average_daily_volume: (B,) shares/session, for the liquidity tier.
@@ -62,8 +66,12 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
             raise ValueError(f"value_mode must be 'sample' or 'center', got {value_mode!r}")
         self.tokenizer, self.books, self.mid_mode, self.value_mode, self.agent = tokenizer, books, mid_mode, value_mode, agent
         prompt_context = np.asarray(prompt_context, dtype=np.int64)
-        # (B, capacity, 3) context of every absolute position; grows by doubling
-        self._context = np.zeros((len(books), max(64, 2 * prompt_context.shape[1]), 3), dtype=np.int64)
+        self.n_context = len(tokenizer.context_vocab_sizes)
+        if prompt_context.shape[-1] != self.n_context:
+            raise ValueError(f"prompt_context has {prompt_context.shape[-1]} context features per position, the "
+                             f"tokenizer {self.n_context}")
+        # (B, capacity, C) context of every absolute position; grows by doubling
+        self._context = np.zeros((len(books), max(64, 2 * prompt_context.shape[1]), self.n_context), dtype=np.int64)
         self._context[:, :prompt_context.shape[1]] = prompt_context
         self.ts_ns = [int(t) for t in np.broadcast_to(start_ts_ns, len(books))]
         self.p_open = np.broadcast_to(np.asarray(p_open, dtype=np.float64), len(books))
@@ -83,7 +91,6 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
             self._fields[name] = (bins, bins.forward(decoded[f"{name}_low"]), bins.forward(decoded[f"{name}_high"]),
                                   decoded[name], within)
         self._action, self._side = decoded["action_id"], decoded["side_id"]
-        self._tier = np.broadcast_to(tokenizer.liquidity_tier(self.adv), len(books))
         block = n // 4  # ids per (action, side): see tokenization Eq. 1
         self.cancel_ranges = [(2 * block, 3 * block), (3 * block, 4 * block)]  # cancel-buy, cancel-sell
         self.n_event_tokens = n
@@ -94,10 +101,15 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         self.window_start = window_start
 
     def _contexts(self) -> np.ndarray:
-        """(B, 3) context ids of the next position from every row's current book (one Δp digitize call)."""
+        """(B, C) context ids of the next position from every row's current book (one call for all rows)."""
         mids = np.array([reference_mid(book, self.mid_mode) for book in self.books], dtype=np.float64)
-        dp_bins = self.tokenizer.bins["mid_return_open"].digitize((mids - self.p_open) / self.p_open)[0]
-        return np.column_stack([self._tier, np.full(len(self.books), self.flag), dp_bins])
+        spread = None
+        if self.n_context == 4:
+            quotes = np.array([[book.to_price(p) if p is not None else np.nan for p in (book.best(0), book.best(1))]
+                               for book in self.books], dtype=np.float64)
+            spread = relative_spread(quotes[:, 0], quotes[:, 1])
+        return self.tokenizer.context_ids((mids - self.p_open) / self.p_open, self.adv, self.flag,
+                                          spread)[0]
 
     def event_values(self, row: int, token: int) -> tuple[int, int, float, float, float]:
         """(action_id, side_id, δp fraction, size shares, Δt seconds) for one token (module docstring)."""
@@ -113,11 +125,11 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         return int(self._action[token]), int(self._side[token]), *values
 
     def context_provider(self, input_ids: torch.LongTensor) -> torch.LongTensor:
-        """Apply every not-yet-applied token of ``input_ids`` (B, T) and return the context ids (B, T, 3)
+        """Apply every not-yet-applied token of ``input_ids`` (B, T) and return the context ids (B, T, C)
         of all its positions (see the module docstring)."""
         end = self.window_start + input_ids.shape[1]
         if end > self._context.shape[1]:
-            grown = np.zeros((len(self.books), 2 * end, 3), dtype=np.int64)
+            grown = np.zeros((len(self.books), 2 * end, self.n_context), dtype=np.int64)
             grown[:, :self._context.shape[1]] = self._context
             self._context = grown
         for pos in range(self.applied, end):
@@ -138,7 +150,7 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
 
     @property
     def context(self) -> np.ndarray:
-        """(B, positions applied so far, 3) int64: the context of every prompt and generated position."""
+        """(B, positions applied so far, C) int64: the context of every prompt and generated position."""
         return self._context[:, :self.applied]
 
     sync = context_provider

@@ -17,6 +17,7 @@ is left as the venue reports it (it may be crossed before the open).
 from __future__ import annotations
 
 from collections import Counter
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +31,8 @@ A, C, M, T, F, R = (ord(c) for c in "ACMTFR")
 
 
 def replay(events: pa.Table, tick_size: float | None = None, book: OrderBook | None = None,
-           recorder: BookRecorder | None = None) -> tuple[OrderBook, Counter]:
+           recorder: BookRecorder | None = None,
+           before_row: Callable[[int, OrderBook], None] | None = None) -> tuple[OrderBook, Counter]:
     """Apply one session's events to a book.
 
     Args:
@@ -38,6 +40,8 @@ def replay(events: pa.Table, tick_size: float | None = None, book: OrderBook | N
         tick_size: dollars; inferred from the add prices when ``None`` (:meth:`OrderBook.tick_size_of`).
         book: continue this book instead of starting an empty one.
         recorder: attached as the book's listener (records every message and state).
+        before_row: called as ``before_row(i, book)`` before row ``i`` is applied (e.g. to read the book each
+            real event met, :func:`data_prep.quotes.quotes_before`).
 
     Returns:
         ``(book, counts)``; counts by outcome: ``applied``, ``unknown_order`` (skipped), ``stale_removed``
@@ -59,6 +63,8 @@ def replay(events: pa.Table, tick_size: float | None = None, book: OrderBook | N
     side = np.where(side_code == ord("A"), ASK, BID)
     counts: Counter = Counter()
     for i in range(len(action)):
+        if before_row is not None:
+            before_row(i, book)
         a, t, s, p, q, oid = action[i], int(ts[i]), int(side[i]), int(ticks[i]), int(size[i]), int(order_id[i])
         try:
             if a == A:

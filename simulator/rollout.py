@@ -34,7 +34,7 @@ from .replay import replay
 
 @dataclass
 class Prompt:
-    """A real prompt: ``input_ids`` (P,) and ``context_ids`` (P, 3) int64, the book after its last event,
+    """A real prompt: ``input_ids`` (P,) and ``context_ids`` (P, C) int64 (C: the tokenizer's context features), the book after its last event,
     that event's time (UTC ns), the session's opening price (dollars) and average daily volume."""
 
     instrument: str
@@ -72,14 +72,16 @@ class Session:
     tick_size: float
 
     @classmethod
-    def load(cls, path, tick_size: float | None = None, executions: str = "mid_only") -> "Session":
+    def load(cls, path, tick_size: float | None = None, executions: str = "mid_only",
+             book_context: str = "none") -> "Session":
         """Read the first session of a raw data file (Databento MBO or LOBSTER message file); ``executions``
-        as the model's tokenizer was calibrated (``TradeFMTokenizer.executions``, see
-        :func:`data_prep.features.session_features`)."""
+        and ``book_context`` as the model's tokenizer was calibrated (``TradeFMTokenizer.feature_options``,
+        see :func:`data_prep.features.session_features`)."""
         path = Path(path)
         events = sessions(read_events(path))[0]
         adv = traded_volume(events)
-        features = session_features(events, adv, executions=executions)[0]
+        features = session_features(events, adv, executions=executions, book_context=book_context,
+                                    path=path)[0]
         return cls(path, events, features, adv, tick_size or OrderBook.tick_size_of(events))
 
     @cached_property
@@ -114,7 +116,7 @@ def load_prompt(path, tokenizer, prompt_events: int = 1024, start: int = 0, tick
     Raises:
         ValueError: the session has fewer than ``start + prompt_events`` model events.
     """
-    session = session or Session.load(path, tick_size, tokenizer.executions)
+    session = session or Session.load(path, tick_size, **tokenizer.feature_options)
     features = session.features
     if features.num_rows < start + prompt_events or start < 0:
         raise ValueError(f"{session.path}: {features.num_rows} model events; cannot take {prompt_events} from "
@@ -134,13 +136,16 @@ EVENT_COLUMNS = ("action_id", "side_id", "price_offset", "inter_arrival", "ts_ns
                  "executed", "cancelled")
 """Columns of a rollout's ``tokens`` table that every generator has: the event as applied to the book
 (:func:`simulator.orders.apply_model_event`'s record, with δp and Δt)."""
+CONTEXT_COLUMNS = ("liquidity", "flag", "mid_return_bin", "spread_bin")
+"""Columns of a TradeFM rollout's ``tokens`` table with the context ids each position received (the last one
+only with a ``book_context="spread"`` tokenizer)."""
 
 
 @dataclass
 class Rollout:
     """One generated continuation: ``tokens`` (one row per generated event: token, action_id, side_id,
     price_offset, inter_arrival, ts_ns, price, size, order_id, executed, cancelled, and the context the model
-    received with it: liquidity, flag, mid_return_bin), ``events`` (every book
+    received with it: :data:`CONTEXT_COLUMNS`), ``events`` (every book
     message, see :class:`BookRecorder`) and ``book_series`` (book after each message)."""
 
     tokens: pa.Table
@@ -199,6 +204,6 @@ def generate_rollouts(model, tokenizer, prompt: Prompt, n_events: int, n_rollout
         context = processor.context[row, len(prompt.input_ids):len(prompt.input_ids) + len(records)]
         tokens = pa.table({
             **{k: [r[k] for r in records] for k in ("token", *EVENT_COLUMNS)},
-            "liquidity": context[:, 0], "flag": context[:, 1], "mid_return_bin": context[:, 2]})
+            **{name: context[:, i] for i, name in enumerate(CONTEXT_COLUMNS[:context.shape[1]])}})
         rollouts.append(Rollout(tokens, recorders[row].events(), recorders[row].book_series(), recorders[row]))
     return rollouts

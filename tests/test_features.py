@@ -127,3 +127,68 @@ def test_executions_as_aggressor_adds_on_real_flow(path):
     side, offset = f.column("side_id").to_numpy()[added], f.column("price_offset").to_numpy()[added]
     assert np.median(offset[side == 0]) > 0 > np.median(offset[side == 1])
     assert (f.column("action_id").to_numpy()[added] == 0).all()
+
+
+def test_spread_context_hand_built():
+    """``book_context="spread"``: the relative spread of the book each event met; NaN while a side is empty."""
+    table = events([
+        (0.0, "A", "B", 99.0, 10, 1, True),   # opening book: bid 99 x10
+        (0.0, "A", "A", 101.0, 10, 2, True),  # ask 101 x10
+        (1.0, "A", "B", 99.5, 5, 3),          # meets 99 | 101: spread 2 / 100
+        (2.0, "C", "A", 101.0, 10, 2),        # meets 99.5 | 101
+        (3.0, "A", "B", 99.0, 2, 4),          # the ask side is empty: NaN
+        (4.0, "A", "A", 100.0, 3, 5),         # NaN again
+        (5.0, "C", "B", 99.5, 5, 3),          # meets 99.5 | 100
+    ])
+    f, _ = session_features(table, 1e6, book_context="spread")
+    np.testing.assert_allclose(f.column("spread").to_numpy(),
+                               [2 / 100, 1.5 / 100.25, np.nan, np.nan, 0.5 / 99.75], rtol=1e-12)
+    paper, _ = session_features(table, 1e6)
+    assert paper.schema == FEATURE_SCHEMA and f.drop_columns(["spread"]).equals(paper)
+    with pytest.raises(ValueError, match="book_context must be one of"):
+        session_features(table, 1e6, book_context="depth")
+
+
+def test_spread_context_on_level1_lobster_is_the_orderbook_spread():
+    """The quotes come from the orderbook file (row k − 1 is the book before message k); a replay of a level-1
+    message file alone would not see the orders that leave level 1, so its spread would be too tight."""
+    from data_prep.lobster import read_orderbook
+    from data_prep.sources import read_events
+
+    from .conftest import DATA
+
+    path = DATA / "lobster/AAPL_2012-06-21_34200000_57600000_message_1.csv.zst"
+    table = read_events(path)
+    f, _ = session_features(table, 1e6, book_context="spread", path=path)
+    book = read_orderbook(path)
+    bid = book.column("bid_price_1").to_numpy() / 1e4
+    ask = book.column("ask_price_1").to_numpy() / 1e4
+    rows = f.column("source_row").to_numpy()
+    plain = f.column("action_id").to_numpy() == 1  # cancels: one source row each, no sweep
+    before = rows[plain] - 1
+    expected = (ask[before] - bid[before]) / ((ask[before] + bid[before]) / 2)
+    np.testing.assert_allclose(f.column("spread").to_numpy()[plain], expected, rtol=1e-12)
+    spread = f.column("spread").to_numpy()
+    assert np.isfinite(spread).mean() > 0.999 and (spread[np.isfinite(spread)] > 0).all()
+    replayed, _ = session_features(table, 1e6, book_context="spread")  # no orderbook file: a replay
+    assert np.nanmedian(replayed.column("spread").to_numpy()) < np.nanmedian(spread) / 2
+
+
+def test_quotes_on_databento_are_the_replayed_book():
+    """Full-depth MBO: the quotes before each row are the simulator's own replayed book."""
+    from data_prep.quotes import quotes_before
+    from data_prep.sources import read_events
+    from simulator import OrderBook, replay
+
+    from .conftest import TEST_DATA
+
+    table = read_events(TEST_DATA / "databento/esh4-glbx-mdp3-20231225-slice.mbo.dbn")
+    quotes = quotes_before(table)
+    tick = OrderBook.tick_size_of(table)
+    for i in np.linspace(1, table.num_rows - 1, 25).astype(int):
+        book, _ = replay(table.slice(0, i), tick)
+        for side in (0, 1):
+            best = book.best(side)
+            assert quotes[i, side] == pytest.approx(np.nan if best is None else book.to_price(best), abs=1e-9,
+                                                    nan_ok=True), (i, side)
+    assert np.isfinite(quotes).all(axis=1).mean() > 0.5

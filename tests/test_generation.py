@@ -176,3 +176,34 @@ def test_agent_orders_reach_the_book_and_the_context(model, tokenizer, prompt):
     expected = tokenizer.context_ids(np.array([dp]), prompt.average_daily_volume)[0][0]
     first = rollout.tokens.slice(0, 1).select(["liquidity", "flag", "mid_return_bin"]).to_pandas().to_numpy()[0]
     np.testing.assert_array_equal(first, expected)  # the model's first context already reflects the agent's order
+
+
+def test_spread_context_fed_back_matches_a_replay_of_the_generated_stream():
+    """With a ``book_context="spread"`` tokenizer the processor also feeds the spread bin of its own book, as
+    the pipeline computes it for real data (the book before each event), and the model takes four context ids."""
+    from data_prep.quotes import relative_spread
+
+    events = sessions(read_events(AAPL))[0]
+    features = session_features(events, traded_volume(events), book_context="spread", path=AAPL)[0]
+    tok = TradeFMTokenizer.calibrate(features, book_context="spread")
+    torch.manual_seed(0)
+    config = TradeFMConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, embedding_dim=32, max_position_embeddings=128,
+                           context_vocab_sizes=list(tok.context_vocab_sizes))
+    model = TradeFMForCausalLM(config).eval()
+    prompt = load_prompt(AAPL, tok, prompt_events=64, start=500)
+    assert prompt.context_ids.shape == (64, 4)
+    rollout = generate_rollouts(model, tok, prompt, n_events=60, n_rollouts=2, seed=2, progress=False)[1]
+    book = copy.deepcopy(prompt.book)
+    expected = []
+    for r in rollout.tokens.to_pylist():
+        dp = (reference_mid(book, "book") - prompt.p_open) / prompt.p_open
+        quotes = [book.to_price(p) if p is not None else np.nan for p in (book.best(0), book.best(1))]
+        expected.append(tok.context_ids(np.array([dp]), prompt.average_daily_volume, 0,
+                                        relative_spread([quotes[0]], [quotes[1]]))[0][0])
+        apply_model_event(book, r["action_id"], r["side_id"], r["price_offset"], r["size"], r["ts_ns"])
+    fed = rollout.tokens.select(["liquidity", "flag", "mid_return_bin", "spread_bin"]).to_pandas().to_numpy()
+    np.testing.assert_array_equal(fed, np.stack(expected))
+    assert len(np.unique(fed[:, 3])) > 1  # the spread moves during the rollout, and the context follows it
+    with pytest.raises(ValueError, match="3 context features per position, the tokenizer 4"):
+        MarketSimulatorLogitsProcessor(tok, [prompt.book], np.zeros((1, 1, 3)), 0, 100.0, 1e6)

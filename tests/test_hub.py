@@ -471,6 +471,20 @@ def test_model_card_renders_metadata_training_and_metrics(trained, tmp_path):
     assert "| price_offset | δp" in card.text and "16,388 ids in all" in card.text
     assert "arxiv.org/abs/2602.23784" in card.text and "@article{kawawabeaudan2026tradefm" in card.text
     assert "## Evaluation" not in str(model_card(validate_checkpoint(trained), "acme/tradefm-tiny"))
+    assert "three context ids" in card.text and "| spread |" not in card.text
+
+
+def test_tokenizer_section_of_a_spread_context_tokenizer():
+    from data_prep.features import session_features, sessions
+    from data_prep.sources import read_events
+    from publishing.model_card import tokenizer_section
+    from tokenization import TradeFMTokenizer
+
+    path = DATA / "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv.zst"
+    features = session_features(sessions(read_events(path))[0], 1e6, book_context="spread", path=path)[0]
+    text = tokenizer_section(TradeFMTokenizer.calibrate(features, book_context="spread").calibration)
+    assert "four context ids" in text and "then the spread bin (8; a one-sided book is the top bin)" in text
+    assert "| spread | relative quoted spread" in text
 
 
 # ---------------------------------------------------------------------------------------------- tradefm-init

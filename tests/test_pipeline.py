@@ -127,3 +127,28 @@ def test_executions_mode_is_recorded_and_followed(tmp_path, prepared):
     swept = load_prompt(AMZN, tok, 64, start=0)
     assert plain.features.num_rows == swept.features.num_rows == 64
     assert swept.features.column("ts_recv")[-1].as_py() < plain.features.column("ts_recv")[-1].as_py()
+
+
+def test_book_context_is_recorded_and_followed(tmp_path, prepared):
+    """``--book-context spread``: shards carry four context ids; a frozen tokenizer passes it on (the ES file:
+    quotes from a replay of its full-depth book); asking for another one against it is refused."""
+    out = tmp_path / "spread"
+    assert prep_main(["--data", str(AMZN), "--output", str(out), "--context-length", "128",
+                      "--book-context", "spread"]) == 0
+    summary = json.loads((out / "prep_summary.json").read_text())
+    tok = TradeFMTokenizer.from_pretrained(out / "tokenizer")
+    assert summary["book_context"] == tok.book_context == "spread" and tok.executions == "mid_only"
+    train = datasets.load_from_disk(str(out))["train"].with_format("numpy")
+    ctx = train[:]["context_ids"]
+    assert ctx.shape[1:] == (128, 4) and train.features["context_ids"].length == 128
+    mask = train[:]["attention_mask"].astype(bool)
+    assert (ctx[..., 3][mask] < tok.context_vocab_sizes[3]).all() and len(np.unique(ctx[..., 3][mask])) == 8
+    zero_shot = tmp_path / "es"
+    prepare([ES], zero_shot, context_length=128, tokenizer=out / "tokenizer", holdout_instruments=["ESH4"])
+    held = datasets.load_from_disk(str(zero_shot))["heldout"].with_format("numpy")[:]
+    assert held["context_ids"].shape[-1] == 4
+    assert json.loads((zero_shot / "prep_summary.json").read_text())["book_context"] == "spread"
+    with pytest.raises(ValueError, match="book_context='none' but the frozen tokenizer was calibrated with 'spread'"):
+        prepare([AMZN], tmp_path / "bad", context_length=128, tokenizer=out / "tokenizer", book_context="none")
+    # the paper's tokenizer, from the shared fixture, keeps three
+    assert TradeFMTokenizer.from_pretrained(prepared / "tokenizer").context_vocab_sizes == (3, 2, 32)

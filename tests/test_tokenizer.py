@@ -136,3 +136,40 @@ def test_representatives_digitize_back(mode):
         got, _, _ = bins.digitize(rep)
         occupied = np.unique(bins.digitize(rng.standard_t(3, 5000) if bins.name == "x" else rng.exponential(1, 5000))[0])
         np.testing.assert_array_equal(got[occupied], occupied)
+
+
+def test_spread_context_is_a_fourth_context_feature(tmp_path):
+    """``book_context="spread"``: equal-frequency spread bins, recorded and reloaded; a one-sided book (NaN)
+    is the top bin and is not counted as clamped; the paper's tokenizer refuses a spread, this one needs it."""
+    path = DATA / "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv.zst"
+    features = session_features(sessions(read_events(path))[0], 1e6, book_context="spread", path=path)[0]
+    tok = TradeFMTokenizer.calibrate(features, book_context="spread", n_spread_bins=8)
+    assert tok.book_context == "spread" and tok.context_vocab_sizes == (3, 2, 32, 8)
+    enc = tok.encode_events(features)
+    spread_bin = enc["context_ids"][:, 3]
+    assert enc["context_ids"].shape == (features.num_rows, 4) and spread_bin.min() == 0 and spread_bin.max() == 7
+    counts = np.bincount(spread_bin, minlength=8) / len(spread_bin)
+    assert counts.min() > 0.02  # equal-frequency on a discrete (tick) quantity: no empty bin
+    spread = features.column("spread").to_numpy()
+    wider = np.argsort(spread[np.isfinite(spread)], kind="stable")
+    assert (np.diff(spread_bin[np.isfinite(spread)][wider]) >= 0).all()  # bins are monotone in the spread
+    context, clamped = tok.context_ids(np.zeros(2), 1e6, 0, np.array([np.nan, 0.0]))
+    assert context[:, 3].tolist() == [7, 0] and clamped["spread"] == 1  # 0 is below the tightest calibrated
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again.book_context == "spread" and again.context_vocab_sizes == tok.context_vocab_sizes
+    np.testing.assert_array_equal(again.encode_events(features)["context_ids"], enc["context_ids"])
+    saved = json.loads((tmp_path / "tradefm_tokenizer.json").read_text())
+    del saved["bins"]["spread"]
+    (tmp_path / "tradefm_tokenizer.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="'bins.spread' must be present exactly when 'book_context' is 'spread'"):
+        AutoTokenizer.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="spread must be given"):
+        tok.context_ids(np.zeros(1), 1e6)
+    paper = TradeFMTokenizer.calibrate(features)
+    assert paper.book_context == "none" and paper.context_vocab_sizes == (3, 2, 32)
+    assert paper.encode_events(features)["context_ids"].shape == (features.num_rows, 3)
+    with pytest.raises(ValueError, match="spread must be None"):
+        paper.context_ids(np.zeros(1), 1e6, 0, np.zeros(1))
+    with pytest.raises(ValueError, match="needs the features' 'spread' column"):
+        TradeFMTokenizer.calibrate(features.drop_columns(["spread"]), book_context="spread")

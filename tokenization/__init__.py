@@ -8,9 +8,9 @@ from transformers import AutoTokenizer
 
 from modeling_tradefm.configuration_tradefm import TradeFMConfig
 
-from .tokenization_tradefm import TradeFMTokenizer
+from .tokenization_tradefm import FEATURE_OPTION_DEFAULTS, TradeFMTokenizer
 
 AutoTokenizer.register(TradeFMConfig, tokenizer_class=TradeFMTokenizer, exist_ok=True)
 TradeFMTokenizer.register_for_auto_class("AutoTokenizer")
 
-__all__ = ["TradeFMTokenizer"]
+__all__ = ["FEATURE_OPTION_DEFAULTS", "TradeFMTokenizer"]

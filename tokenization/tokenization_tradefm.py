@@ -35,6 +35,9 @@ SIDE_NAMES = ("BUY", "SELL")
 EVENT_FIELDS = ("price_offset", "size", "inter_arrival")
 N_LIQUIDITY_TIERS = 3
 N_FLAGS = 2
+FEATURE_OPTION_DEFAULTS = {"executions": "mid_only", "book_context": "none"}
+"""How the calibration's features were built (``data_prep.features.session_features`` options), as recorded in
+``tradefm_tokenizer.json``; these paper choices apply to tokenizers saved before an option was recorded."""
 DEFAULT_LIQUIDITY_THRESHOLDS = (1e6, 1e7)
 """Average daily traded volume (shares or contracts per session) separating low|medium|high tiers."""
 
@@ -53,9 +56,13 @@ def _load_calibration(path: str) -> dict:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
     if calibration.get("format") != "tradefm-tokenizer/1":
         raise ValueError(f"{path}: field 'format' must be 'tradefm-tokenizer/1', got {calibration.get('format')!r}")
-    if not isinstance(calibration.get("executions", "mid_only"), str):
-        raise ValueError(f"{path}: field 'executions' must be a string, got {calibration['executions']!r}")
-    for name in (*EVENT_FIELDS, "mid_return_open"):
+    for option in FEATURE_OPTION_DEFAULTS:
+        if not isinstance(calibration.get(option, ""), str):
+            raise ValueError(f"{path}: field {option!r} must be a string, got {calibration[option]!r}")
+    spread_context = calibration.get("book_context") == "spread"
+    if spread_context != ("spread" in calibration.get("bins", {})):
+        raise ValueError(f"{path}: field 'bins.spread' must be present exactly when 'book_context' is 'spread'")
+    for name in (*EVENT_FIELDS, "mid_return_open", *(("spread",) if spread_context else ())):
         try:
             bins = FieldBins(**calibration["bins"][name])
             declared = calibration["n_bins"][name]
@@ -111,9 +118,11 @@ class TradeFMTokenizer(PreTrainedTokenizer):
 
     # ----------------------------------------------------------------- composite ids (paper Eq. 1)
     @property
-    def context_vocab_sizes(self) -> tuple[int, int, int]:
-        """Sizes of the three context vocabularies: liquidity tier, flag, Δp bin."""
-        return (N_LIQUIDITY_TIERS, N_FLAGS, self.n_mid_return_bins)
+    def context_vocab_sizes(self) -> tuple[int, ...]:
+        """Sizes of the context vocabularies: liquidity tier, flag, Δp bin (the paper's three), and the spread
+        bin with ``book_context="spread"``."""
+        spread = (self.bins["spread"].n_bins,) if "spread" in self.bins else ()
+        return (N_LIQUIDITY_TIERS, N_FLAGS, self.n_mid_return_bins, *spread)
 
     def compose(self, action_id, side_id, price_bin, size_bin, time_bin) -> np.ndarray:
         """Mixed-radix composite id (Eq. 1); all inputs are int arrays of one shape, output int64."""
@@ -153,7 +162,7 @@ class TradeFMTokenizer(PreTrainedTokenizer):
                   n_time_bins: int = 16, n_mid_return_bins: int = 32, outlier_mode: str = "clamp",
                   lower_pct: float = 1.0, upper_pct: float = 99.0, time_floor_s: float = DEFAULT_TIME_FLOOR_S,
                   liquidity_thresholds: tuple[float, float] = DEFAULT_LIQUIDITY_THRESHOLDS,
-                  executions: str = "mid_only") -> "TradeFMTokenizer":
+                  executions: str = "mid_only", book_context: str = "none", n_spread_bins: int = 8) -> "TradeFMTokenizer":
         """Fit the bins on the first ``calib_days`` distinct dates of ``features`` (paper §6, Alg. 1).
 
         Args:
@@ -167,6 +176,9 @@ class TradeFMTokenizer(PreTrainedTokenizer):
             liquidity_thresholds: average daily volume (shares/contracts) separating the three tiers.
             executions: how the features were built from executions (``data_prep.features``: ``"mid_only"``
                 or ``"aggressor_adds"``); recorded so that prompts and references are built the same way.
+            book_context: ``"none"`` (the paper's three context features) or ``"spread"``: the features carry
+                ``spread`` (relative quoted spread of the book each event met), binned into ``n_spread_bins``
+                equal-frequency bins as a fourth context feature; recorded like ``executions``.
 
         Returns:
             A frozen, calibrated tokenizer. Same input → same bins (no randomness).
@@ -185,6 +197,12 @@ class TradeFMTokenizer(PreTrainedTokenizer):
         keep = np.isin(dates, days)
         col = {k: features.column(k).to_numpy(zero_copy_only=False)[keep] for k in
                ("price_offset", "size", "inter_arrival", "mid_return_open")}
+        if book_context == "spread":
+            if "spread" not in features.column_names:
+                raise ValueError("calibrate: book_context='spread' needs the features' 'spread' column "
+                                 "(data_prep.features.session_features(..., book_context='spread'))")
+            spread = features.column("spread").to_numpy(zero_copy_only=False)[keep]
+            col["spread"] = spread[np.isfinite(spread)]  # a one-sided book has no spread: the top bin, see context_ids
         bins = {
             "price_offset": quantile_bins("price_offset", col["price_offset"], n_price_bins, lower_pct, upper_pct,
                                           outlier_mode),
@@ -194,6 +212,8 @@ class TradeFMTokenizer(PreTrainedTokenizer):
             "mid_return_open": quantile_bins("mid_return_open", col["mid_return_open"], n_mid_return_bins,
                                              lower_pct, upper_pct, outlier_mode),
         }
+        if "spread" in col:
+            bins["spread"] = quantile_bins("spread", col["spread"], n_spread_bins, 0.0, upper_pct, outlier_mode)
         instruments = features.column("instrument").to_numpy(zero_copy_only=False)[keep]
         calibration = {
             "format": "tradefm-tokenizer/1",
@@ -201,6 +221,7 @@ class TradeFMTokenizer(PreTrainedTokenizer):
             "bins": {name: b.to_dict() for name, b in bins.items()},
             "liquidity_thresholds": [float(t) for t in liquidity_thresholds],
             "executions": executions,
+            "book_context": book_context,
             "calibration_window": {"dates": [str(d) for d in days], "instruments": sorted(set(instruments.tolist())),
                                    "n_events": int(keep.sum()), "lower_pct": lower_pct, "upper_pct": upper_pct},
         }
@@ -221,11 +242,23 @@ class TradeFMTokenizer(PreTrainedTokenizer):
                              "or from_pretrained(a directory holding tradefm_tokenizer.json)")
 
     @property
-    def executions(self) -> str:
-        """How executions entered the calibration's model events (``data_prep.features.EXECUTION_MODES``);
-        ``"mid_only"`` for tokenizers saved before it was recorded."""
+    def feature_options(self) -> dict[str, str]:
+        """How the calibration's features were built — ``executions`` (``data_prep.features.EXECUTION_MODES``)
+        and ``book_context`` (``data_prep.features.BOOK_CONTEXTS``) — as keyword arguments of
+        ``data_prep.features.session_features``; :data:`FEATURE_OPTION_DEFAULTS` for unrecorded ones."""
         self._require_calibration()
-        return self.calibration.get("executions", "mid_only")
+        return {name: self.calibration.get(name, default) for name, default in FEATURE_OPTION_DEFAULTS.items()}
+
+    @property
+    def executions(self) -> str:
+        """How executions entered the calibration's model events (:attr:`feature_options`)."""
+        return self.feature_options["executions"]
+
+    @property
+    def book_context(self) -> str:
+        """Book state in the context beyond the paper's three features: ``"none"`` or ``"spread"``
+        (:attr:`feature_options`); the simulator feeds its own book's spread back the same way."""
+        return self.feature_options["book_context"]
 
     # ----------------------------------------------------------------- events ⇄ ids
     def liquidity_tier(self, average_daily_volume) -> np.ndarray:
@@ -233,27 +266,44 @@ class TradeFMTokenizer(PreTrainedTokenizer):
         self._require_calibration()
         return searchsorted_right(self.calibration["liquidity_thresholds"], average_daily_volume).astype(np.int64)
 
-    def context_ids(self, mid_return_open, average_daily_volume, flag=0) -> tuple[np.ndarray, dict]:
-        """Context ids per position (§5.3): ``[liquidity tier, flag, Δp bin]``.
+    def context_ids(self, mid_return_open, average_daily_volume, flag=0, spread=None) -> tuple[np.ndarray, dict]:
+        """Context ids per position (§5.3): ``[liquidity tier, flag, Δp bin]``, then the spread bin with
+        ``book_context="spread"``.
 
         Args:
             mid_return_open: (N,) Δp = (p_mid − p_open) / p_open, fractions.
             average_daily_volume: scalar or (N,) shares per session.
             flag: scalar or (N,) 0 market, 1 participant.
+            spread: (N,) relative quoted spread (best ask − best bid) / midpoint of the book each event met,
+                fractions, NaN where a side was empty (the top bin: no quote on one side is the widest
+                spread); required, and only accepted, with ``book_context="spread"``.
 
         Returns:
-            ``(context, clamped)``: (N, 3) int64 and ``{"mid_return_open": n}`` counts of clamped values.
+            ``(context, clamped)``: (N, C) int64, C = ``len(context_vocab_sizes)``, and counts of clamped
+            values per binned feature.
+
+        Raises:
+            ValueError: flag not 0/1; ``spread`` missing or given against the tokenizer's ``book_context``.
         """
         self._require_calibration()
         dp_bin, below, above = self.bins["mid_return_open"].digitize(mid_return_open)
         n = len(dp_bin)
-        context = np.empty((n, 3), dtype=np.int64)
+        context = np.empty((n, len(self.context_vocab_sizes)), dtype=np.int64)
         context[:, 0] = np.broadcast_to(self.liquidity_tier(average_daily_volume), (n,))
         context[:, 1] = np.broadcast_to(np.asarray(flag, dtype=np.int64), (n,))
         context[:, 2] = dp_bin
         if ((context[:, 1] < 0) | (context[:, 1] >= N_FLAGS)).any():
             raise ValueError("flag must be 0 (market) or 1 (participant)")
-        return context, {"mid_return_open": below + above}
+        clamped = {"mid_return_open": below + above}
+        if ("spread" in self.bins) != (spread is not None):
+            raise ValueError(f"this tokenizer has book_context={self.book_context!r}: spread must be "
+                             f"{'given' if 'spread' in self.bins else 'None'}")
+        if spread is not None:
+            bins = self.bins["spread"]
+            spread = np.asarray(spread, dtype=np.float64)
+            context[:, 3], below, above = bins.digitize(np.where(np.isnan(spread), bins.edges[-1], spread))
+            clamped["spread"] = below + above
+        return context, clamped
 
     def encode_events(self, events: pa.Table | Mapping[str, np.ndarray]) -> dict:
         """Encode model events (adds and cancels) into composite ids and context ids.
@@ -261,11 +311,11 @@ class TradeFMTokenizer(PreTrainedTokenizer):
         Args:
             events: table or mapping with ``action_id`` (0 add, 1 cancel), ``side_id`` (0 buy, 1 sell),
                 ``price_offset`` (δp, fraction), ``size`` (shares), ``inter_arrival`` (Δt, s),
-                ``mid_return_open`` (Δp, fraction), ``average_daily_volume`` (shares/session) and optionally
-                ``flag`` (default 0), all of length N.
+                ``mid_return_open`` (Δp, fraction), ``average_daily_volume`` (shares/session), ``spread``
+                (with ``book_context="spread"``) and optionally ``flag`` (default 0), all of length N.
 
         Returns:
-            dict with ``input_ids`` (N,) int64, ``context_ids`` (N, 3) int64, and ``clamped``: per field, the
+            dict with ``input_ids`` (N,) int64, ``context_ids`` (N, C) int64 (see :meth:`context_ids`), and ``clamped``: per field, the
             number of values outside the calibrated range that were clamped into an edge bin.
 
         Raises:
@@ -295,7 +345,8 @@ class TradeFMTokenizer(PreTrainedTokenizer):
             clamped[name] = below + above
         input_ids = self.compose(action, side, binned["price_offset"], binned["size"], binned["inter_arrival"])
         context, ctx_clamped = self.context_ids(column("mid_return_open"), column("average_daily_volume"),
-                                                column("flag", np.zeros(len(action), np.int64)))
+                                                column("flag", np.zeros(len(action), np.int64)),
+                                                column("spread") if "spread" in self.bins else None)
         return {"input_ids": input_ids, "context_ids": context, "clamped": {**clamped, **ctx_clamped}}
 
     def decode_events(self, ids) -> dict[str, np.ndarray]:
