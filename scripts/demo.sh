@@ -27,10 +27,9 @@ mkdir -p "$OUT"
 
 echo "== 1/5 prepare: LOBSTER AAPL + AMZN (one session: train/validation/test by time within 10 blocks;"
 echo "   training windows every 64 events, so each event is learnt at several context positions; every sweep of"
-echo "   executions is also a model event, the aggressor's add, so the model sees the flow that takes liquidity;"
-echo "   each event's context also holds the quoted spread of the book it met, which the simulator feeds back)"
+echo "   executions is also a model event, the aggressor's add, so the model sees the flow that takes liquidity)"
 tradefm-prep --data data/lobster --output "$OUT/prepared" --context-length 256 --split-blocks 10 --stride 64 \
-  --executions aggressor_adds --book-context spread
+  --executions aggressor_adds
 echo "== prepare: ES futures (Databento DBN) with the frozen tokenizer, held out for zero-shot"
 tradefm-prep --data data/databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst --output "$OUT/zero_shot" \
   --tokenizer "$OUT/prepared/tokenizer" --holdout-instruments ESH4 --context-length 256
