@@ -233,8 +233,9 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
             orderbook file gives the exact quotes (:func:`data_prep.quotes.quotes_before`), else a replay.
 
     Returns:
-        ``(features, counts)``: FEATURE_SCHEMA table (plus ``spread`` with ``book_context="spread"``), and counts of events by outcome (``model_events``,
-        ``prints``, ``snapshot``, ``skipped_modify_noop``, ``modify_of_unknown_order``,
+        ``(features, counts)``: FEATURE_SCHEMA table (plus ``spread`` with ``book_context="spread"``), and
+        counts of events by outcome (``model_events``, ``prints``, ``snapshot``, ``skipped_modify_noop``,
+        ``modify_of_unknown_order``,
         ``cancel_of_unknown_order``, ``skipped_fill_book_update``, ``skipped_no_flow``, and with
         ``aggressor_adds`` the number of them).
 

@@ -6,7 +6,8 @@ tokens and never cross a segment boundary; the segment's tail that no full windo
 window, right-padded with ``<pad>`` and ``attention_mask = 0``.
 
 Columns (see ``docs/architecture.md``): ``input_ids`` (list<int32>, L), ``context_ids`` (list<list<int32>>,
-L × C, C = the tokenizer's context features, 3 or 4), ``attention_mask`` (list<int8>, L), ``instrument`` (string), ``date`` (string), ``start`` (int64).
+L × C, C = the tokenizer's context features, 3 or 4), ``attention_mask`` (list<int8>, L), ``instrument``
+(string), ``date`` (string), ``start`` (int64).
 """
 
 from __future__ import annotations

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-from .book import OrderBook
 from data_prep.quotes import relative_spread
 
+from .book import OrderBook
 from .orders import apply_model_event, reference_mid
 
 
@@ -67,11 +67,12 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         self.tokenizer, self.books, self.mid_mode, self.value_mode, self.agent = tokenizer, books, mid_mode, value_mode, agent
         prompt_context = np.asarray(prompt_context, dtype=np.int64)
         self.n_context = len(tokenizer.context_vocab_sizes)
+        self.spread_context = tokenizer.book_context == "spread"
         if prompt_context.shape[-1] != self.n_context:
             raise ValueError(f"prompt_context has {prompt_context.shape[-1]} context features per position, the "
                              f"tokenizer {self.n_context}")
         # (B, capacity, C) context of every absolute position; grows by doubling
-        self._context = np.zeros((len(books), max(64, 2 * prompt_context.shape[1]), self.n_context), dtype=np.int64)
+        self._context = np.zeros((len(books), max(64, 2 * prompt_context.shape[1]), self.n_context), np.int64)
         self._context[:, :prompt_context.shape[1]] = prompt_context
         self.ts_ns = [int(t) for t in np.broadcast_to(start_ts_ns, len(books))]
         self.p_open = np.broadcast_to(np.asarray(p_open, dtype=np.float64), len(books))
@@ -104,7 +105,7 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         """(B, C) context ids of the next position from every row's current book (one call for all rows)."""
         mids = np.array([reference_mid(book, self.mid_mode) for book in self.books], dtype=np.float64)
         spread = None
-        if self.n_context == 4:
+        if self.spread_context:
             quotes = np.array([[book.to_price(p) if p is not None else np.nan for p in (book.best(0), book.best(1))]
                                for book in self.books], dtype=np.float64)
             spread = relative_spread(quotes[:, 0], quotes[:, 1])

@@ -34,8 +34,9 @@ from .replay import replay
 
 @dataclass
 class Prompt:
-    """A real prompt: ``input_ids`` (P,) and ``context_ids`` (P, C) int64 (C: the tokenizer's context features), the book after its last event,
-    that event's time (UTC ns), the session's opening price (dollars) and average daily volume."""
+    """A real prompt: ``input_ids`` (P,) and ``context_ids`` (P, C) int64 (C: the tokenizer's context features),
+    the book after its last event, that event's time (UTC ns), the session's opening price (dollars) and average
+    daily volume."""
 
     instrument: str
     date: str

@@ -162,7 +162,8 @@ class TradeFMTokenizer(PreTrainedTokenizer):
                   n_time_bins: int = 16, n_mid_return_bins: int = 32, outlier_mode: str = "clamp",
                   lower_pct: float = 1.0, upper_pct: float = 99.0, time_floor_s: float = DEFAULT_TIME_FLOOR_S,
                   liquidity_thresholds: tuple[float, float] = DEFAULT_LIQUIDITY_THRESHOLDS,
-                  executions: str = "mid_only", book_context: str = "none", n_spread_bins: int = 8) -> "TradeFMTokenizer":
+                  executions: str = "mid_only", book_context: str = "none",
+                  n_spread_bins: int = 8) -> "TradeFMTokenizer":
         """Fit the bins on the first ``calib_days`` distinct dates of ``features`` (paper §6, Alg. 1).
 
         Args:
@@ -315,8 +316,9 @@ class TradeFMTokenizer(PreTrainedTokenizer):
                 (with ``book_context="spread"``) and optionally ``flag`` (default 0), all of length N.
 
         Returns:
-            dict with ``input_ids`` (N,) int64, ``context_ids`` (N, C) int64 (see :meth:`context_ids`), and ``clamped``: per field, the
-            number of values outside the calibrated range that were clamped into an edge bin.
+            dict with ``input_ids`` (N,) int64, ``context_ids`` (N, C) int64 (see :meth:`context_ids`), and
+            ``clamped``: per field, the number of values outside the calibrated range that were clamped into an
+            edge bin.
 
         Raises:
             ValueError: uncalibrated tokenizer, missing column, NaN, or action/side not in {0, 1}.
