@@ -235,9 +235,8 @@ def session_features(events: pa.Table, average_daily_volume: float, half_life_s:
     Returns:
         ``(features, counts)``: FEATURE_SCHEMA table (plus ``spread`` with ``book_context="spread"``), and
         counts of events by outcome (``model_events``, ``prints``, ``snapshot``, ``skipped_modify_noop``,
-        ``modify_of_unknown_order``,
-        ``cancel_of_unknown_order``, ``skipped_fill_book_update``, ``skipped_no_flow``, and with
-        ``aggressor_adds`` the number of them).
+        ``modify_of_unknown_order``, ``cancel_of_unknown_order``, ``skipped_fill_book_update``,
+        ``skipped_no_flow``, and with ``aggressor_adds`` the number of them).
 
     Raises:
         DataFormatError: the session has no print and no opening book, so no mid can be estimated.

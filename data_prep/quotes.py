@@ -48,10 +48,7 @@ def _replayed_quotes(events: pa.Table) -> np.ndarray:
     quotes = np.full((events.num_rows, 2), np.nan)
 
     def record(i, book):
-        for side in (0, 1):
-            best = book.best(side)
-            if best is not None:
-                quotes[i, side] = book.to_price(best)
+        quotes[i] = book.quotes()
 
     replay(events, before_row=record)
     return quotes

@@ -133,6 +133,10 @@ class OrderBook:
     def best(self, side: int) -> int | None:
         return self.best_bid() if side == BID else self.best_ask()
 
+    def quotes(self) -> tuple[float, float]:
+        """(best bid, best ask) in dollars, NaN for an empty side."""
+        return tuple(float("nan") if p is None else self.to_price(p) for p in (self.best_bid(), self.best_ask()))
+
     def has_volume(self, side: int) -> bool:
         return bool(self.prices[side])
 

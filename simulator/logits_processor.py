@@ -106,9 +106,8 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
         mids = np.array([reference_mid(book, self.mid_mode) for book in self.books], dtype=np.float64)
         spread = None
         if self.spread_context:
-            quotes = np.array([[book.to_price(p) if p is not None else np.nan for p in (book.best(0), book.best(1))]
-                               for book in self.books], dtype=np.float64)
-            spread = relative_spread(quotes[:, 0], quotes[:, 1])
+            bid, ask = np.array([book.quotes() for book in self.books], dtype=np.float64).T
+            spread = relative_spread(bid, ask)
         return self.tokenizer.context_ids((mids - self.p_open) / self.p_open, self.adv, self.flag,
                                           spread)[0]
 

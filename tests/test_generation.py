@@ -27,12 +27,17 @@ def tokenizer():
     return TradeFMTokenizer.calibrate(session_features(events, traded_volume(events))[0])
 
 
+def tiny_model(**config) -> TradeFMForCausalLM:
+    """A seeded, randomly initialised two-layer model (128 positions); ``config`` overrides TradeFMConfig."""
+    torch.manual_seed(0)
+    return TradeFMForCausalLM(TradeFMConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                            num_attention_heads=4, num_key_value_heads=2, embedding_dim=32,
+                                            max_position_embeddings=128, **config)).eval()
+
+
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    config = TradeFMConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=2, embedding_dim=32, max_position_embeddings=128)
-    return TradeFMForCausalLM(config).eval()
+    return tiny_model()
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +191,7 @@ def test_spread_context_fed_back_matches_a_replay_of_the_generated_stream():
     events = sessions(read_events(AAPL))[0]
     features = session_features(events, traded_volume(events), book_context="spread", path=AAPL)[0]
     tok = TradeFMTokenizer.calibrate(features, book_context="spread")
-    torch.manual_seed(0)
-    config = TradeFMConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=2, embedding_dim=32, max_position_embeddings=128,
-                           context_vocab_sizes=list(tok.context_vocab_sizes))
-    model = TradeFMForCausalLM(config).eval()
+    model = tiny_model(context_vocab_sizes=list(tok.context_vocab_sizes))
     prompt = load_prompt(AAPL, tok, prompt_events=64, start=500)
     assert prompt.context_ids.shape == (64, 4)
     rollout = generate_rollouts(model, tok, prompt, n_events=60, n_rollouts=2, seed=2, progress=False)[1]
@@ -198,9 +199,9 @@ def test_spread_context_fed_back_matches_a_replay_of_the_generated_stream():
     expected = []
     for r in rollout.tokens.to_pylist():
         dp = (reference_mid(book, "book") - prompt.p_open) / prompt.p_open
-        quotes = [book.to_price(p) if p is not None else np.nan for p in (book.best(0), book.best(1))]
+        bid, ask = book.quotes()
         expected.append(tok.context_ids(np.array([dp]), prompt.average_daily_volume, 0,
-                                        relative_spread([quotes[0]], [quotes[1]]))[0][0])
+                                        relative_spread([bid], [ask]))[0][0])
         apply_model_event(book, r["action_id"], r["side_id"], r["price_offset"], r["size"], r["ts_ns"])
     fed = rollout.tokens.select(["liquidity", "flag", "mid_return_bin", "spread_bin"]).to_pandas().to_numpy()
     np.testing.assert_array_equal(fed, np.stack(expected))
