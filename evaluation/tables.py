@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .distances import distance, mix_distance
+from .distances import distance, mix_distance, perfect_ks
 from .event_marks import dimension_of
 from .stylized_facts import DEFAULT_INTERVALS_S, pooled_returns
 
@@ -70,32 +70,42 @@ def flow_samples(windows) -> dict[str, np.ndarray]:
     return out
 
 
-def compare(real_windows, generated_windows, intervals=DEFAULT_INTERVALS_S) -> dict:
+def compare(real_windows, generated_windows, intervals=DEFAULT_INTERVALS_S, perfect_draws: int = 200) -> dict:
     """Table 2 and Table 3 distances of one generated source to real.
 
     Args:
         real_windows, generated_windows: lists of ``(events, book)`` windows (see the module docstring).
         intervals: clock intervals of the returns, seconds; event-time returns are added as ``"event"``.
+        perfect_draws: bootstrap pairs behind each ``ks_perfect`` (:func:`evaluation.distances.perfect_ks`:
+            the K-S a generator sampling the real distribution would score at this source's sample size).
 
     Returns:
-        ``{"returns": {"10s": {"ks", "w1", "n_real", "n_generated"}, …, "event": …},
+        ``{"returns": {"10s": {"ks", "ks_perfect", "w1", "n_real", "n_generated", …}, …, "event": …},
         "flow": {feature: {...}} (features both sources have), "action_side_mix": {"tv", "real",
-        "generated"}, "summary": {"mean_ks_returns" (clock intervals), "mean_ks_flow", "mean_ks" (both)}}``;
-        NaN where a sample is empty.
+        "generated"}, "summary": {"mean_ks_returns" (clock intervals), "mean_ks_flow", "mean_ks" (both), and
+        the same means of ``ks_perfect`` as ``perfect_mean_ks_returns``, ``perfect_mean_ks_flow``,
+        ``perfect_mean_ks``}}``; NaN where a sample is empty.
     """
+    def scored(real, generated, normalise=False):
+        d = distance(real, generated, normalise)
+        return {**d, "ks_perfect": perfect_ks(real, d["n_generated"], perfect_draws)}
+
     real_books, generated_books = book_mids(real_windows), book_mids(generated_windows)
-    returns = {("event" if i is None else f"{i}s"): distance(pooled_returns(real_books, i),
-                                                             pooled_returns(generated_books, i))
+    returns = {("event" if i is None else f"{i}s"): scored(pooled_returns(real_books, i),
+                                                           pooled_returns(generated_books, i))
                for i in (*intervals, None)}
     real_flow, generated_flow = flow_samples(real_windows), flow_samples(generated_windows)
-    flow = {name: distance(real_flow[name], generated_flow[name], normalise=True)
+    flow = {name: scored(real_flow[name], generated_flow[name], normalise=True)
             for name in (*EVENT_FEATURES, *BOOK_FEATURES) if name in real_flow and name in generated_flow}
-    ks_returns = [returns[f"{i}s"]["ks"] for i in intervals]
-    ks_flow = [d["ks"] for d in flow.values()]
+    summary = {}
+    for prefix, key in (("", "ks"), ("perfect_", "ks_perfect")):
+        ks_returns = [returns[f"{i}s"][key] for i in intervals]
+        ks_flow = [d[key] for d in flow.values()]
+        summary.update({f"{prefix}mean_ks_returns": _mean(ks_returns), f"{prefix}mean_ks_flow": _mean(ks_flow),
+                        f"{prefix}mean_ks": _mean(ks_returns + ks_flow)})
     return {"returns": returns, "flow": flow,
             "action_side_mix": mix_distance(real_flow["action_side"], generated_flow["action_side"]),
-            "summary": {"mean_ks_returns": _mean(ks_returns), "mean_ks_flow": _mean(ks_flow),
-                        "mean_ks": _mean(ks_returns + ks_flow)}}
+            "summary": summary}
 
 
 def _mean(values) -> float:
@@ -109,8 +119,9 @@ def _fmt(x: float) -> str:
 
 def table2_markdown(comparisons: dict[str, dict]) -> str:
     """Markdown Table 2: rows = return intervals, columns = K-S then W1 per source, then the number of real
-    returns and each source's 95% K-S critical value (:func:`evaluation.distances.distance`: a K-S below it
-    is within sampling noise).
+    returns, each source's 95% K-S critical value (:func:`evaluation.distances.distance`: a K-S below it
+    is within sampling noise) and the K-S a perfect generator would score at that source's sample size
+    (:func:`evaluation.distances.perfect_ks`).
 
     Args:
         comparisons: ``{source name: compare(...) result}``.
@@ -118,29 +129,35 @@ def table2_markdown(comparisons: dict[str, dict]) -> str:
     sources = list(comparisons)
     labels = list(next(iter(comparisons.values()))["returns"]) if comparisons else []
     lines = ["| interval | " + " | ".join([f"K-S {s}" for s in sources] + [f"W1 {s}" for s in sources]
-                                         + ["real returns"] + [f"K-S noise (95%) {s}" for s in sources]) + " |",
-             "|---" * (2 + 3 * len(sources)) + "|"]
+                                         + ["real returns"] + [f"K-S noise (95%) {s}" for s in sources]
+                                         + [f"K-S perfect {s}" for s in sources]) + " |",
+             "|---" * (2 + 4 * len(sources)) + "|"]
     for label in labels:
         cells = [_fmt(comparisons[s]["returns"][label][k]) for k in ("ks", "w1") for s in sources]
         cells.append(str(comparisons[sources[0]]["returns"][label]["n_real"]))
-        cells += [_fmt(comparisons[s]["returns"][label]["ks_critical_95"]) for s in sources]
+        cells += [_fmt(comparisons[s]["returns"][label][k]) for k in ("ks_critical_95", "ks_perfect")
+                  for s in sources]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def table3_markdown(comparisons: dict[str, dict]) -> str:
     """Markdown Table 3: rows = order-flow and book features (K-S / normalised W1 per source), the action ×
-    side mix (total variation) and the summary scores."""
+    side mix (total variation) and the summary scores, each beside a perfect generator's at the source's
+    sample sizes (:func:`evaluation.distances.perfect_ks`)."""
     sources = list(comparisons)
     features = [f for f in (*EVENT_FEATURES, *BOOK_FEATURES) if any(f in c["flow"] for c in comparisons.values())]
-    lines = ["| feature | " + " | ".join(f"{s} K-S / W1" for s in sources) + " |", "|---" * (1 + len(sources)) + "|"]
+    lines = ["| feature | " + " | ".join(f"{s} K-S / W1 / perfect K-S" for s in sources) + " |",
+             "|---" * (1 + len(sources)) + "|"]
     for name in features:
-        cells = [f"{_fmt(c['flow'][name]['ks'])} / {_fmt(c['flow'][name]['w1'])}" if name in c["flow"] else "–"
-                 for c in comparisons.values()]
+        cells = [" / ".join(_fmt(c["flow"][name][k]) for k in ("ks", "w1", "ks_perfect")) if name in c["flow"]
+                 else "–" for c in comparisons.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("| action × side mix (TV) | " + " | ".join(
         _fmt(c["action_side_mix"]["tv"]) for c in comparisons.values()) + " |")
     for key, label in (("mean_ks_returns", "mean K-S, returns"), ("mean_ks_flow", "mean K-S, flow + book"),
                        ("mean_ks", "mean K-S, all")):
         lines.append(f"| {label} | " + " | ".join(_fmt(c["summary"][key]) for c in comparisons.values()) + " |")
+        lines.append(f"| {label}, perfect generator | " + " | ".join(
+            _fmt(c["summary"][f"perfect_{key}"]) for c in comparisons.values()) + " |")
     return "\n".join(lines) + "\n"

@@ -79,6 +79,10 @@ def test_report_end_to_end(tmp_path):
     metrics = json.loads((tmp_path / "report/metrics.json").read_text())
     assert set(metrics["distances"]) == {"tradefm", "hawkes", "zero_intelligence"}
     assert metrics["protocol"]["windows"] == 2 and metrics["hawkes_over_tradefm"]["mean_ks_flow"] > 0
+    # a perfect generator's error is below TradeFM's (a random model) on flow + book: the bound is the larger ratio
+    tradefm = metrics["distances"]["tradefm"]["summary"]
+    assert 0 < tradefm["perfect_mean_ks_flow"] < tradefm["mean_ks_flow"]
+    assert metrics["hawkes_over_perfect"]["mean_ks_flow"] > metrics["hawkes_over_tradefm"]["mean_ks_flow"]
     summary = json.loads((prepared / "prep_summary.json").read_text())
     test_ranges = time_split_ranges(Session.load(AMZN).features.num_rows, summary.get("val_fraction", 0.1),
                                     summary.get("test_fraction", 0.1), summary.get("split_blocks", 1))["test"]
@@ -86,5 +90,5 @@ def test_report_end_to_end(tmp_path):
     assert metrics["protocol"]["real_events"] == sum(hi - lo for lo, hi in test_ranges) > 2 * 64
     assert metrics["perplexity"]["zero_shot_ratio"] > 0
     report = (tmp_path / "report/report.md").read_text()
-    assert "Table 2" in report and "Hawkes error / TradeFM error" in report
+    assert "Table 2" in report and "Hawkes error / TradeFM error" in report and "K-S perfect tradefm" in report
     assert all((tmp_path / "report" / f).stat().st_size > 1000 for f in ("returns.png", "acf.png", "distributions.png"))

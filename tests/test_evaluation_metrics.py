@@ -13,7 +13,7 @@ from data_prep.features import session_features, sessions, traded_volume
 from data_prep.lobster import MESSAGE_TYPES, PRICE_DIVISOR, orderbook_path
 from data_prep.sources import read_events
 from data_prep.validation import decompress
-from evaluation.distances import distance
+from evaluation.distances import distance, perfect_ks
 from evaluation.stylized_facts import stylized_facts
 from evaluation.tables import book_mids, compare, flow_samples, table2_markdown, table3_markdown
 
@@ -89,6 +89,35 @@ def test_ks_noise_floor_of_two_samples_of_one_distribution():
     # a shifted sample is resolved: far above the noise floor
     shifted = distance(rng.normal(size=400), rng.normal(1.5, 1, size=100))  # population K-S 2Φ(0.75) − 1 = 0.55
     assert shifted["ks"] > 2 * shifted["ks_critical_95"] and shifted["ks_pvalue"] < 1e-4
+
+
+def test_perfect_generator_ks_is_the_mean_ks_of_two_samples_of_one_distribution():
+    rng = np.random.default_rng(2)
+    for n, m in ((400, 100), (2000, 300)):
+        trials = np.mean([distance(rng.normal(size=n), rng.normal(size=m))["ks"] for _ in range(300)])
+        assert perfect_ks(rng.normal(size=n), m) == pytest.approx(trials, rel=0.1)
+        # and the Kolmogorov distribution's mean, the continuous asymptote
+        assert trials == pytest.approx(stats.kstwobign.mean() * np.sqrt((n + m) / (n * m)), rel=0.1)
+    # very few real values: resampling adds ties, so the bound errs low (a ratio against it errs high)
+    few = np.mean([distance(rng.normal(size=24), rng.normal(size=1000))["ks"] for _ in range(300)])
+    assert 0.7 * few < perfect_ks(rng.normal(size=24), 1000) < few
+    # genuine atoms (60 % zero returns) count: the statistic of two such samples is far below the continuous one
+    def atoms(k):
+        return np.where(rng.random(k) < 0.6, 0.0, rng.normal(size=k))
+    with_atoms = np.mean([distance(atoms(400), atoms(100))["ks"] for _ in range(300)])
+    assert perfect_ks(atoms(400), 100) == pytest.approx(with_atoms, rel=0.15)
+    assert with_atoms < 0.8 * stats.kstwobign.mean() * np.sqrt(500 / 40_000)
+    assert np.isnan(perfect_ks(np.zeros(0), 10)) and np.isnan(perfect_ks(np.ones(5), 0))
+
+
+def test_comparison_reports_the_perfect_generator_error(synthetic):
+    result = compare(synthetic, synthetic, perfect_draws=50)
+    n = result["returns"]["10s"]["n_real"]  # 4,000 10-s returns on each side
+    assert result["returns"]["10s"]["ks_perfect"] == pytest.approx(stats.kstwobign.mean() * np.sqrt(2 / n), rel=0.15)
+    assert result["summary"]["perfect_mean_ks_returns"] == pytest.approx(
+        np.mean([result["returns"][f"{i}s"]["ks_perfect"] for i in (10, 30, 60, 120)]))
+    assert 0 < result["summary"]["perfect_mean_ks_flow"] < 0.05  # 10,000 events and 40,000 book rows
+    assert "K-S perfect" in table2_markdown({"a": result}) and "perfect generator" in table3_markdown({"a": result})
 
 
 def test_stylized_facts_of_synthetic_windows():
@@ -170,7 +199,8 @@ def test_real_sources_compare_and_tables(real_windows):
     comparisons = {"amzn_pm": same_stock, "aapl": other_stock}
     table2, table3 = table2_markdown(comparisons), table3_markdown(comparisons)
     assert table2.splitlines()[0] == ("| interval | K-S amzn_pm | K-S aapl | W1 amzn_pm | W1 aapl | real returns | "
-                                      "K-S noise (95%) amzn_pm | K-S noise (95%) aapl |")
+                                      "K-S noise (95%) amzn_pm | K-S noise (95%) aapl | K-S perfect amzn_pm | "
+                                      "K-S perfect aapl |")
     assert [line.split(" | ")[0] for line in table2.splitlines()[2:]] == ["| 10s", "| 30s", "| 60s", "| 120s",
                                                                            "| event"]
     assert f"{other_stock['flow']['spread']['ks']:.3g} / {other_stock['flow']['spread']['w1']:.3g}" in table3
