@@ -365,11 +365,27 @@ class OrderBook:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_levels(cls, bid_prices, bid_sizes, ask_prices, ask_sizes, tick_size: float, ts_ns: int,
-                    **kwargs) -> "OrderBook":
-        """A book with one synthetic order per level (a LOBSTER orderbook row); prices in dollars."""
+                    order_size: int | None = None, **kwargs) -> "OrderBook":
+        """A book from aggregate levels (a LOBSTER orderbook row), whose queues the data does not give.
+
+        Args:
+            bid_prices, ask_prices: dollars, one per level. bid_sizes, ask_sizes: shares, one per level
+                (levels of size 0 are skipped).
+            order_size: shares; each level becomes a queue of orders of this size, the remainder as its last
+                order (a 250-share level with ``order_size=100``: 100, 100, 50), so that a generated cancel,
+                which deletes one whole order, takes one order's worth off the level as a real cancel does.
+                ``None``: one synthetic order per level.
+
+        Raises:
+            ValueError: ``order_size`` below 1.
+        """
+        if order_size is not None and order_size < 1:
+            raise ValueError(f"order_size must be at least 1 share, got {order_size}")
         book = cls(tick_size, **kwargs)
         for side, prices, sizes in ((BID, bid_prices, bid_sizes), (ASK, ask_prices, ask_sizes)):
             for price, size in zip(prices, sizes):
-                if size > 0:
-                    book.add(side, book.to_ticks(price), int(size), ts_ns, match=False)
+                size, ticks = int(size), book.to_ticks(price)
+                step = order_size or size
+                for queued in range(0, max(size, 0), step):
+                    book.add(side, ticks, min(step, size - queued), ts_ns, match=False)
         return book

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from tqdm.auto import tqdm
 from transformers import LogitsProcessorList
@@ -49,8 +50,9 @@ class Prompt:
     features: pa.Table
 
 
-def _lobster_book(orderbook: pa.Table, row: int, tick_size: float) -> OrderBook:
-    """The book of LOBSTER orderbook row ``row`` (:func:`data_prep.lobster.read_orderbook` table)."""
+def _lobster_book(orderbook: pa.Table, row: int, tick_size: float, order_size: int | None = None) -> OrderBook:
+    """The book of LOBSTER orderbook row ``row`` (:func:`data_prep.lobster.read_orderbook` table), each level
+    a queue of ``order_size``-share orders (:meth:`OrderBook.from_levels`)."""
     values = orderbook.slice(row, 1).to_pylist()[0]
     level = orderbook.num_columns // 4
     asks = [(values[f"ask_price_{i}"] / PRICE_DIVISOR, values[f"ask_size_{i}"]) for i in range(1, level + 1)
@@ -58,7 +60,7 @@ def _lobster_book(orderbook: pa.Table, row: int, tick_size: float) -> OrderBook:
     bids = [(values[f"bid_price_{i}"] / PRICE_DIVISOR, values[f"bid_size_{i}"]) for i in range(1, level + 1)
             if values[f"bid_size_{i}"] > 0]
     return OrderBook.from_levels([p for p, _ in bids], [s for _, s in bids], [p for p, _ in asks],
-                                 [s for _, s in asks], tick_size=tick_size, ts_ns=0)
+                                 [s for _, s in asks], tick_size=tick_size, ts_ns=0, order_size=order_size)
 
 
 @dataclass
@@ -86,6 +88,13 @@ class Session:
         return cls(path, events, features, adv, tick_size or OrderBook.tick_size_of(events))
 
     @cached_property
+    def typical_order_size(self) -> int:
+        """Median size (shares, ≥ 1) of the session's real limit orders (``A`` events): the queue unit of a
+        book built from aggregate levels (:meth:`book_after`)."""
+        adds = self.events.filter(pc.equal(self.events.column("action"), "A")).column("size").to_numpy()
+        return max(1, int(np.median(adds))) if len(adds) else 1
+
+    @cached_property
     def orderbook(self) -> pa.Table | None:
         """The LOBSTER orderbook file beside a LOBSTER message file, read once
         (:func:`data_prep.lobster.read_orderbook`: row *k* is the book after message *k*); ``None`` for
@@ -95,10 +104,11 @@ class Session:
         return None
 
     def book_after(self, source_row: int) -> OrderBook:
-        """The real book after source row ``source_row``: the LOBSTER orderbook row, or a replay of the
+        """The real book after source row ``source_row``: the LOBSTER orderbook row (each level a queue of
+        :attr:`typical_order_size` orders: the file gives only the level's total), or a replay of the
         Databento snapshot and events."""
         if self.orderbook is not None:
-            return _lobster_book(self.orderbook, source_row, self.tick_size)
+            return _lobster_book(self.orderbook, source_row, self.tick_size, self.typical_order_size)
         rows = self.events.column("source_row").to_numpy()
         return replay(self.events.filter(pa.array(rows <= source_row)), self.tick_size)[0]
 

@@ -98,6 +98,22 @@ def test_cancel_nearest_rule():
     assert book.cancel_nearest(ASK, 100, 1, 8) is None
 
 
+def test_book_from_aggregate_levels_queues_orders_of_the_given_size():
+    levels = ([100.00, 99.99], [250, 100], [100.02], [30])
+    one_each = OrderBook.from_levels(*levels, tick_size=0.01, ts_ns=0)
+    queued = OrderBook.from_levels(*levels, tick_size=0.01, ts_ns=0, order_size=100)
+    for book in (one_each, queued):  # same levels and depth either way
+        assert book.quotes() == (100.00, 100.02)
+        assert [book.volume_at[BID][p] for p in (10000, 9999)] == [250, 100] and book.volume_at[ASK][10002] == 30
+    assert [o.size for o in queued.levels[BID][10000].values()] == [100, 100, 50]
+    assert [len(one_each.levels[BID][10000]), len(queued.levels[ASK][10002])] == [1, 1]
+    # a generated cancel deletes one whole order: one order's worth, not the whole level
+    assert queued.cancel_nearest(BID, 10000, 100, 1)[1] == 100 and queued.best_bid() == 10000
+    assert one_each.cancel_nearest(BID, 10000, 100, 1)[1] == 250 and one_each.best_bid() == 9999
+    with pytest.raises(ValueError, match="order_size"):
+        OrderBook.from_levels(*levels, tick_size=0.01, ts_ns=0, order_size=0)
+
+
 def test_apply_model_event_rounds_and_validates():
     book = OrderBook.from_levels([99.99], [100], [100.01], [100], tick_size=0.01, ts_ns=0)
     assert book.mid() == pytest.approx(100.0)

@@ -13,7 +13,7 @@ from modeling_tradefm import TradeFMConfig, TradeFMForCausalLM
 from simulator import OrderBook, apply_model_event
 from simulator.logits_processor import MarketSimulatorLogitsProcessor
 from simulator.orders import reference_mid
-from simulator.rollout import generate_rollouts, load_prompt
+from simulator.rollout import Session, generate_rollouts, load_prompt
 from tokenization import TradeFMTokenizer
 
 from .conftest import DATA
@@ -50,6 +50,20 @@ def test_prompt_starts_from_the_real_book(prompt):
     assert prompt.book.best_bid() is not None and prompt.book.best_ask() is not None
     assert prompt.book.spread() > 0 and prompt.book.tick_size == 0.01
     assert prompt.input_ids.shape == (64,) and prompt.context_ids.shape == (64, 3)
+
+
+def test_lobster_book_levels_are_queues_of_typical_orders():
+    session = Session.load(AAPL)
+    adds = session.events.to_pandas().query("action == 'A'")["size"]
+    assert session.typical_order_size == adds.median() == 100  # AAPL's round lot
+    row = session.orderbook.slice(70000, 1).to_pylist()[0]
+    book = session.book_after(70000)
+    for side, name in ((0, "bid"), (1, "ask")):
+        level = book.levels[side][book.to_ticks(row[f"{name}_price_1"] / 1e4)]
+        sizes = [order.size for order in level.values()]
+        assert sum(sizes) == row[f"{name}_size_1"]  # the file's level, split into a queue
+        assert sizes[:-1] == [100] * (len(sizes) - 1) and 0 < sizes[-1] <= 100
+    assert len(book.orders) == 7  # 500 bid, 106 offered: 5 + 2 orders (one synthetic order per level: 2)
 
 
 def test_rollouts_are_feasible_and_reproducible(model, tokenizer, prompt):
