@@ -41,15 +41,21 @@ class TradeFMTabularEmbedding(nn.Module):
         if context_ids.shape != (*input_ids.shape, len(self.context)):
             raise ValueError(f"`context_ids` must have shape {(*input_ids.shape, len(self.context))} to match "
                              f"`input_ids`, got {tuple(context_ids.shape)}")
+        if not torch.compiler.is_compiling():  # a compiled step keeps one graph: its lookups check bounds
+            self._check_context_range(context_ids)
+        tables = [self.token(input_ids)] + [table(context_ids[..., i]) for i, table in enumerate(self.context)]
+        return self.proj(torch.cat(tables, dim=-1))  # (B, T, C+1 · E) → (B, T, H)
+
+    def _check_context_range(self, context_ids: torch.LongTensor):
+        """Raise ``ValueError`` naming the first context feature of ``context_ids`` (B, T, C) outside its
+        vocabulary; one host sync, not one per feature."""
         sizes = torch.tensor([table.num_embeddings for table in self.context], device=context_ids.device)
         out_of_range = (context_ids < 0) | (context_ids >= sizes)
-        if out_of_range.any():  # one host sync per forward, not one per feature
+        if out_of_range.any():
             i = int(out_of_range.flatten(0, -2).any(0).nonzero()[0])
             ids = context_ids[..., i]
             raise ValueError(f"context feature {i} must be in [0, {int(sizes[i])}), got values in "
                              f"[{int(ids.min())}, {int(ids.max())}]")
-        tables = [self.token(input_ids)] + [table(context_ids[..., i]) for i, table in enumerate(self.context)]
-        return self.proj(torch.cat(tables, dim=-1))  # (B, T, C+1 · E) → (B, T, H)
 
 
 class TradeFMPreTrainedModel(LlamaPreTrainedModel):

@@ -127,26 +127,32 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
     def context_provider(self, input_ids: torch.LongTensor) -> torch.LongTensor:
         """Apply every not-yet-applied token of ``input_ids`` (B, T) and return the context ids (B, T, C)
         of all its positions (see the module docstring)."""
+        self._apply(input_ids)
+        end = self.window_start + input_ids.shape[1]
+        return torch.as_tensor(self._context[:, self.window_start:end], device=input_ids.device)
+
+    def _apply(self, input_ids: torch.LongTensor):
+        """Apply the tokens of ``input_ids`` (B, T) at absolute positions not applied yet to the books, recording
+        each position's context (from the book before its event) in ``self._context``."""
         end = self.window_start + input_ids.shape[1]
         if end > self._context.shape[1]:
             grown = np.zeros((len(self.books), 2 * end, self.n_context), dtype=np.int64)
             grown[:, :self._context.shape[1]] = self._context
             self._context = grown
+        tokens = input_ids[:, self.applied - self.window_start:].tolist()  # one device→host copy per call
         for pos in range(self.applied, end):
             if self.agent is not None:
                 for row, book in enumerate(self.books):
                     self.agent(row, book, self.ts_ns[row])
             self._context[:, pos] = self._contexts()
             for row, book in enumerate(self.books):
-                action, side, price_offset, size, inter_arrival = self.event_values(
-                    row, int(input_ids[row, pos - self.window_start]))
+                token = tokens[row][pos - self.applied]
+                action, side, price_offset, size, inter_arrival = self.event_values(row, token)
                 self.ts_ns[row] += int(round(inter_arrival * 1e9))
                 record = apply_model_event(book, action, side, price_offset, size, self.ts_ns[row], self.mid_mode)
-                record.update(token=int(input_ids[row, pos - self.window_start]), price_offset=price_offset,
-                              inter_arrival=inter_arrival)
+                record.update(token=token, price_offset=price_offset, inter_arrival=inter_arrival)
                 self.records[row].append(record)
         self.applied = max(self.applied, end)
-        return torch.as_tensor(self._context[:, self.window_start:end], device=input_ids.device)
 
     @property
     def context(self) -> np.ndarray:
@@ -156,7 +162,7 @@ class MarketSimulatorLogitsProcessor(LogitsProcessor):
     sync = context_provider
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self.context_provider(input_ids)
+        self._apply(input_ids)
         scores = scores.clone()
         scores[:, self.n_event_tokens:] = -float("inf")  # <pad>, <bos>, <eos>, <unk> are not events
         for row, book in enumerate(self.books):
