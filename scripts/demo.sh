@@ -6,11 +6,11 @@
 #   4. generate       closed-loop rollouts after a real prompt, simulator in the loop (Parquet + LOBSTER files)
 #   5. evaluate       stylized facts, K-S / W1 vs real, Compound Hawkes and Zero-Intelligence baselines,
 #                     perplexity and zero-shot perplexity on ES futures → demo_output/report/report.md
-# Everything lands in demo_output/ (override with OUT=...). Budget: TRAIN_MINUTES (default 8).
+# Everything lands in demo_output/ (override with OUT=...). Training cap: TRAIN_MINUTES (default 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-demo_output}
-TRAIN_MINUTES=${TRAIN_MINUTES:-8}
+TRAIN_MINUTES=${TRAIN_MINUTES:-15}
 NUM_PROCESSES=${NUM_PROCESSES:-2}
 
 if [ -z "${VIRTUAL_ENV:-}" ]; then
