@@ -384,8 +384,10 @@ class OrderBook:
         book = cls(tick_size, **kwargs)
         for side, prices, sizes in ((BID, bid_prices, bid_sizes), (ASK, ask_prices, ask_sizes)):
             for price, size in zip(prices, sizes):
-                size, ticks = int(size), book.to_ticks(price)
+                size = int(size)
+                if size <= 0:
+                    continue
                 step = order_size or size
-                for queued in range(0, max(size, 0), step):
-                    book.add(side, ticks, min(step, size - queued), ts_ns, match=False)
+                for queued in range(0, size, step):
+                    book.add(side, book.to_ticks(price), min(step, size - queued), ts_ns, match=False)
         return book

@@ -110,6 +110,10 @@ def test_book_from_aggregate_levels_queues_orders_of_the_given_size():
     # a generated cancel deletes one whole order: one order's worth, not the whole level
     assert queued.cancel_nearest(BID, 10000, 100, 1)[1] == 100 and queued.best_bid() == 10000
     assert one_each.cancel_nearest(BID, 10000, 100, 1)[1] == 250 and one_each.best_bid() == 9999
+    for order_size in (None, 100):  # an empty level is skipped either way
+        empty_level = OrderBook.from_levels([100.00, 99.99], [0, 10], [100.02], [30], tick_size=0.01, ts_ns=0,
+                                            order_size=order_size)
+        assert (empty_level.best_bid(), empty_level.best_ask(), len(empty_level.orders)) == (9999, 10002, 2)
     with pytest.raises(ValueError, match="order_size"):
         OrderBook.from_levels(*levels, tick_size=0.01, ts_ns=0, order_size=0)
 

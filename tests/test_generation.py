@@ -8,6 +8,7 @@ import torch
 from transformers import LogitsProcessorList, StaticCache
 
 from data_prep.features import session_features, sessions, traded_volume
+from data_prep.lobster import PRICE_DIVISOR
 from data_prep.sources import read_events
 from modeling_tradefm import TradeFMConfig, TradeFMForCausalLM
 from simulator import OrderBook, apply_model_event
@@ -59,7 +60,7 @@ def test_lobster_book_levels_are_queues_of_typical_orders():
     row = session.orderbook.slice(70000, 1).to_pylist()[0]
     book = session.book_after(70000)
     for side, name in ((0, "bid"), (1, "ask")):
-        level = book.levels[side][book.to_ticks(row[f"{name}_price_1"] / 1e4)]
+        level = book.levels[side][book.to_ticks(row[f"{name}_price_1"] / PRICE_DIVISOR)]
         sizes = [order.size for order in level.values()]
         assert sum(sizes) == row[f"{name}_size_1"]  # the file's level, split into a queue
         assert sizes[:-1] == [100] * (len(sizes) - 1) and 0 < sizes[-1] <= 100
